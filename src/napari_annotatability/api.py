@@ -1,0 +1,552 @@
+"""Scanpy-style functions over AnnData: one call to audit an annotation, and its steps.
+
+>>> import napari_annotatability as nat
+>>> nat.annotate(adata, "cell_type")            # doctest: +SKIP
+>>> adata.obs[["conf", "var", "cell_type_flag", "cell_type_suggested"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core.dynamics import (
+    DynamicsRecord,
+    EpochProgress,
+    TrainingParams,
+    fit_and_predict,
+    resolve_device,
+)
+from napari_annotatability.core.dynamics import training_dynamics as _dynamics
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.inputs import TrainingInputs, encode_second_labels, prepare_inputs
+from napari_annotatability.core.scores import (
+    FLAG_CATEGORIES,
+    HARD,
+    Cutoffs,
+    assign_flags,
+    confidence_and_variability,
+    inject_label_noise,
+    noise_cutoffs,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Seed offsets of the extra networks, so each run of one seed is reproducible.
+_CALIBRATION_SEED_OFFSET = 1
+_SUGGESTION_SEED_OFFSET = 2
+
+
+@dataclass
+class AnnotatabilityResult:
+    """Everything one audit computed, before it is written into the AnnData.
+
+    Computing and writing are separate so a GUI can compute in a worker thread and
+    write on the main thread (:meth:`write`).
+    """
+
+    label_key: str
+    cell_mask: np.ndarray
+    classes: tuple[str, ...]
+    conf: np.ndarray
+    var: np.ndarray
+    flags: pd.Categorical
+    suggested: np.ndarray | None
+    cutoffs: Cutoffs | None
+    record: DynamicsRecord
+    params: dict = field(default_factory=dict)
+
+    def write(self, adata: AnnData, *, store_record: bool = False) -> None:
+        """Write the results into ``adata`` (obs columns and ``uns["annotatability"]``)."""
+        mask = self.cell_mask
+        obs = adata.obs
+        obs[io.CONF_KEY] = _expand(self.conf, mask, np.nan)
+        obs[io.VAR_KEY] = _expand(self.var, mask, np.nan)
+        flags = pd.Categorical(
+            _expand(np.asarray(self.flags, dtype=object), mask, np.nan),
+            categories=list(FLAG_CATEGORIES),
+        )
+        obs[io.flag_key(self.label_key)] = flags
+        if self.suggested is not None:
+            obs[io.suggestion_key(self.label_key)] = pd.Categorical(
+                _expand(self.suggested, mask, np.nan), categories=list(self.classes)
+            )
+        if store_record:
+            adata.obsm[io.RECORD_KEY] = _expand(self.record.probabilities.T, mask, np.nan)
+        counts = pd.Series(flags).value_counts()
+        uns = {
+            "label_key": self.label_key,
+            "classes": list(self.classes),
+            "params": {k: v for k, v in self.params.items() if v is not None},
+            "device": self.record.device,
+            "seconds": float(self.record.seconds),
+            "n_cells_used": int(mask.sum()),
+            "flag_counts": {str(k): int(v) for k, v in counts.items()},
+            "versions": io.package_versions(),
+        }
+        if self.cutoffs is not None:
+            uns["cutoffs"] = {
+                k: v for k, v in dataclasses.asdict(self.cutoffs).items() if not _isnan(v)
+            }
+        adata.uns[io.UNS_KEY] = uns
+
+
+def _isnan(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _expand(values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:
+    """Spread per-kept-cell values back over all cells, ``fill`` for left-out ones."""
+    if mask.all():
+        return values
+    out = np.full((mask.size, *values.shape[1:]), fill, dtype=np.result_type(values, type(fill)))
+    out[mask] = values
+    return out
+
+
+def annotate_steps(
+    adata: AnnData,
+    label_key: str,
+    *,
+    layer: str | None = None,
+    use_rep: str | None = None,
+    normalize: bool = False,
+    n_top_genes: int | None = None,
+    drop_missing: bool = False,
+    epochs: int = 50,
+    lr: float = 0.001,
+    momentum: float = 0.9,
+    batch_size: int = 256,
+    depth: int = 3,
+    weighted_sampler: bool = True,
+    seed: int = 0,
+    device: str = "auto",
+    min_width: int | None = None,
+    calibrate: bool = True,
+    noise_rate: float = 0.05,
+    percentile: float = 90,
+    easy_conf: float = 0.95,
+    easy_var: float = 0.15,
+    suggest: bool = True,
+    suggest_epochs: int = 100,
+) -> Generator[EpochProgress, None, AnnotatabilityResult]:
+    """Audit an annotation step by step; the generator behind :func:`annotate`.
+
+    Yields one :class:`~napari_annotatability.core.dynamics.EpochProgress` per epoch
+    of each phase (``dynamics``, ``calibration``, ``suggestion``), with ``step`` and
+    ``total_steps`` over all phases, and returns an :class:`AnnotatabilityResult`.
+    ``adata`` is not modified: call :meth:`AnnotatabilityResult.write`.
+    Parameters are those of :func:`annotate`.
+    """
+    started = time.perf_counter()
+    params = TrainingParams(
+        epochs=epochs,
+        lr=lr,
+        momentum=momentum,
+        batch_size=batch_size,
+        depth=depth,
+        weighted_sampler=weighted_sampler,
+        seed=seed,
+        min_width=min_width,
+    )
+    dev = resolve_device(device)
+    inputs = prepare_inputs(
+        adata,
+        label_key,
+        layer=layer,
+        use_rep=use_rep,
+        normalize=normalize,
+        n_top_genes=n_top_genes,
+        drop_missing=drop_missing,
+    )
+    suggest_params = dataclasses.replace(
+        params,
+        epochs=suggest_epochs,
+        depth=3,
+        weighted_sampler=True,
+        seed=seed + _SUGGESTION_SEED_OFFSET,
+    )
+    if suggest and not calibrate:
+        logger.warning("suggest=True needs calibrate=True (no Hard-to-learn cells); skipping.")
+        suggest = False
+    total = epochs * (2 if calibrate else 1) + (suggest_epochs if suggest else 0)
+    counter = _StepCounter(total)
+
+    record = yield from counter.wrap(
+        _dynamics(inputs.X, inputs.labels.codes, inputs.labels.n_classes, params, device=dev)
+    )
+    conf, var = confidence_and_variability(record.probabilities)
+    cutoffs = None
+    if calibrate:
+        cutoffs = yield from counter.wrap(
+            _calibration_steps(inputs, params, dev, noise_rate, percentile)
+        )
+    flags = assign_flags(conf, var, cutoffs, easy_conf=easy_conf, easy_var=easy_var)
+    suggested = None
+    if suggest:
+        hard = np.asarray(flags == HARD)
+        suggested = np.full(inputs.n_cells, np.nan, dtype=object)
+        if hard.any():
+            predicted = yield from counter.wrap(
+                fit_and_predict(
+                    inputs.X,
+                    inputs.labels.codes,
+                    inputs.labels.n_classes,
+                    ~hard,
+                    suggest_params,
+                    device=dev,
+                )
+            )
+            suggested[hard] = np.asarray(inputs.labels.classes, dtype=object)[predicted]
+        else:
+            counter.skip(suggest_epochs)
+    run_params = {
+        **dataclasses.asdict(params),
+        "layer": layer,
+        "use_rep": use_rep,
+        "normalize": normalize,
+        "n_top_genes": n_top_genes,
+        "drop_missing": drop_missing,
+        "calibrate": calibrate,
+        "noise_rate": noise_rate,
+        "percentile": percentile,
+        "easy_conf": easy_conf,
+        "easy_var": easy_var,
+        "suggest": suggest,
+        "suggest_epochs": suggest_epochs,
+        "input": inputs.source,
+        "n_features": inputs.n_features,
+        "total_seconds": time.perf_counter() - started,
+    }
+    return AnnotatabilityResult(
+        label_key=label_key,
+        cell_mask=inputs.cell_mask,
+        classes=inputs.labels.classes,
+        conf=conf,
+        var=var,
+        flags=flags,
+        suggested=suggested,
+        cutoffs=cutoffs,
+        record=record,
+        params=run_params,
+    )
+
+
+class _StepCounter:
+    """Adds overall ``step``/``total_steps`` to the progress of consecutive phases."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+    def wrap(self, phase: Generator[EpochProgress, None, object]):
+        result = yield from _forward(phase, self)
+        return result
+
+    def skip(self, n: int) -> None:
+        self.done += n
+
+
+def _forward(phase: Generator[EpochProgress, None, object], counter: _StepCounter):
+    try:
+        update = next(phase)
+        while True:
+            counter.done += 1
+            update.step, update.total_steps = counter.done, counter.total
+            yield update
+            update = next(phase)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        phase.close()
+
+
+def _calibration_steps(
+    inputs: TrainingInputs, params: TrainingParams, device, noise_rate: float, percentile: float
+) -> Generator[EpochProgress, None, Cutoffs]:
+    """Noise injection (METHOD 2): train on corrupted labels, cut-offs from flipped cells."""
+    seed = params.seed + _CALIBRATION_SEED_OFFSET
+    rng = np.random.default_rng(seed)
+    noisy, flipped = inject_label_noise(
+        inputs.labels.codes, inputs.labels.n_classes, noise_rate, rng
+    )
+    record = yield from _dynamics(
+        inputs.X,
+        noisy,
+        inputs.labels.n_classes,
+        dataclasses.replace(params, seed=seed),
+        device=device,
+        phase="calibration",
+    )
+    conf, var = confidence_and_variability(record.probabilities)
+    cutoffs = noise_cutoffs(conf, var, flipped, percentile=percentile, noise_rate=noise_rate)
+    logger.info(
+        "Cut-offs from %d flipped cells: conf <= %.4g, var <= %.4g.",
+        cutoffs.n_flipped,
+        cutoffs.conf,
+        cutoffs.var,
+    )
+    return cutoffs
+
+
+def annotate(
+    adata: AnnData,
+    label_key: str,
+    *,
+    copy: bool = False,
+    store_record: bool = False,
+    progress: bool | Callable[[EpochProgress], None] = False,
+    **kwargs,
+) -> AnnData | None:
+    """Audit the annotation ``adata.obs[label_key]`` with Annotatability.
+
+    Trains the network, records its training dynamics, calibrates the flags by noise
+    injection and suggests corrections for the Hard-to-learn cells.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes, with the annotation in ``adata.obs[label_key]``.
+    label_key
+        The annotation to audit.
+    copy
+        Return an annotated copy instead of writing into ``adata``.
+    store_record
+        Also store the cells x epochs probability record in
+        ``obsm["annotatability_probabilities"]``.
+    progress
+        ``True`` for a progress bar, or a callable receiving each progress update.
+    **kwargs
+        layer, use_rep
+            Train on ``adata.layers[layer]`` or ``adata.obsm[use_rep]`` instead of ``X``.
+        normalize
+            Normalise to 1e4 counts and log1p first (for raw counts). Default ``False``.
+        n_top_genes
+            Keep only this many highly variable genes.
+        drop_missing
+            Leave cells with a missing label out (their results are NaN).
+        epochs, lr, momentum, batch_size, depth, weighted_sampler
+            Network and training (defaults 50, 0.001, 0.9, 256, 3, ``True``).
+        seed
+            Seed of every network and random draw (default 0).
+        device
+            ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
+        min_width
+            Lower bound of the hidden widths, for few features (default: error instead).
+        calibrate, noise_rate, percentile
+            Noise-injection cut-offs for the Hard-to-learn flag (``True``, 0.05, 90).
+        easy_conf, easy_var
+            Easy-to-learn thresholds (0.95, 0.15).
+        suggest, suggest_epochs
+            Suggest labels for Hard-to-learn cells (``True``, 100 epochs).
+
+    Returns
+    -------
+    The annotated copy if ``copy=True``, else ``None``. Writes ``obs["conf"]``,
+    ``obs["var"]``, ``obs[f"{label_key}_flag"]``, ``obs[f"{label_key}_suggested"]``
+    and ``uns["annotatability"]``.
+    """
+    steps = annotate_steps(adata, label_key, **kwargs)
+    result = run_steps(steps, progress)
+    target = adata.copy() if copy else adata
+    result.write(target, store_record=store_record)
+    return target if copy else None
+
+
+def run_steps(
+    steps: Generator[EpochProgress, None, object],
+    progress: bool | Callable[[EpochProgress], None] = False,
+    *,
+    total: int | None = None,
+):
+    """Run a step generator to its end, reporting progress; returns its result."""
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="epoch", dynamic_ncols=True)
+    try:
+        while True:
+            try:
+                update = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if bar is not None:
+                bar.total = getattr(update, "total_steps", bar.total)
+                bar.set_description(update.phase, refresh=False)
+                bar.set_postfix(loss=f"{update.loss:.3f}", refresh=False)
+                bar.update(1)
+            elif callable(progress):
+                progress(update)
+    finally:
+        steps.close()
+        if bar is not None:
+            bar.close()
+
+
+def training_dynamics(
+    adata: AnnData,
+    label_key: str,
+    *,
+    other_key: str | None = None,
+    layer: str | None = None,
+    use_rep: str | None = None,
+    normalize: bool = False,
+    n_top_genes: int | None = None,
+    drop_missing: bool = False,
+    device: str = "auto",
+    progress: bool | Callable[[EpochProgress], None] = False,
+    **params,
+) -> DynamicsRecord:
+    """Run METHOD section 1 only and return the probability record.
+
+    Parameters
+    ----------
+    adata, label_key
+        Data and annotation.
+    other_key
+        A second annotation over the same classes whose probabilities are recorded
+        at every epoch too (the reference's ``follow_train_dyn_two_lables``).
+    layer, use_rep, normalize, n_top_genes, drop_missing, device
+        As in :func:`annotate`.
+    progress
+        ``True`` for a progress bar, or a callable receiving each update.
+    **params
+        Fields of :class:`~napari_annotatability.core.dynamics.TrainingParams`.
+    """
+    return _run_dynamics(
+        adata,
+        label_key,
+        other_key=other_key,
+        layer=layer,
+        use_rep=use_rep,
+        normalize=normalize,
+        n_top_genes=n_top_genes,
+        drop_missing=drop_missing,
+        device=device,
+        progress=progress,
+        **params,
+    )[1]
+
+
+def _run_dynamics(
+    adata: AnnData,
+    label_key: str,
+    *,
+    other_key,
+    layer,
+    use_rep,
+    normalize,
+    n_top_genes,
+    drop_missing,
+    device,
+    progress,
+    **params,
+) -> tuple[TrainingInputs, DynamicsRecord]:
+    inputs = prepare_inputs(
+        adata,
+        label_key,
+        layer=layer,
+        use_rep=use_rep,
+        normalize=normalize,
+        n_top_genes=n_top_genes,
+        drop_missing=drop_missing,
+    )
+    other = (
+        None
+        if other_key is None
+        else encode_second_labels(adata, other_key, inputs.labels.classes, inputs.cell_mask)
+    )
+    p = TrainingParams(**params)
+    steps = _dynamics(
+        inputs.X, inputs.labels.codes, inputs.labels.n_classes, p, device=device, other_codes=other
+    )
+    return inputs, run_steps(steps, progress, total=p.epochs)
+
+
+def compare_annotations(
+    adata: AnnData,
+    label_key: str,
+    other_key: str,
+    *,
+    layer: str | None = None,
+    use_rep: str | None = None,
+    normalize: bool = False,
+    n_top_genes: int | None = None,
+    drop_missing: bool = False,
+    device: str = "auto",
+    progress: bool | Callable[[EpochProgress], None] = False,
+    **params,
+) -> pd.DataFrame:
+    """Train on one annotation while recording a second one (METHOD 1.7).
+
+    Writes ``obs["conf"]``/``obs["var"]`` for ``label_key`` and
+    ``obs[f"conf_{other_key}"]``/``obs[f"var_{other_key}"]`` for the second
+    annotation, and returns the four columns as a table (NaN for left-out cells).
+
+    Parameters
+    ----------
+    adata, label_key
+        Data and the annotation the network trains on.
+    other_key
+        The second annotation (same class set).
+    layer, use_rep, normalize, n_top_genes, drop_missing, device, progress, **params
+        As for :func:`training_dynamics`.
+    """
+    inputs, record = _run_dynamics(
+        adata,
+        label_key,
+        other_key=other_key,
+        layer=layer,
+        use_rep=use_rep,
+        normalize=normalize,
+        n_top_genes=n_top_genes,
+        drop_missing=drop_missing,
+        device=device,
+        progress=progress,
+        **params,
+    )
+    mask = inputs.cell_mask
+    conf, var = confidence_and_variability(record.probabilities)
+    conf_b, var_b = confidence_and_variability(record.other_probabilities)
+    table = pd.DataFrame(
+        {
+            io.CONF_KEY: _expand(conf, mask, np.nan),
+            io.VAR_KEY: _expand(var, mask, np.nan),
+            f"conf_{other_key}": _expand(conf_b, mask, np.nan),
+            f"var_{other_key}": _expand(var_b, mask, np.nan),
+        },
+        index=adata.obs_names,
+    )
+    for column in table.columns:
+        adata.obs[column] = table[column].to_numpy()
+    return table
+
+
+def corrected_labels(adata: AnnData, label_key: str) -> pd.Series:
+    """The annotation with the suggested corrections applied (the original is untouched).
+
+    Raises a clear error when :func:`annotate` has not written suggestions yet.
+    """
+    key = io.suggestion_key(label_key)
+    if key not in adata.obs.columns:
+        raise AnnotatabilityInputError(
+            f"No suggestions in adata.obs[{key!r}]; run annotate(adata, {label_key!r}) first."
+        )
+    original = adata.obs[label_key].astype(object)
+    suggested = adata.obs[key].astype(object)
+    merged = original.where(suggested.isna(), suggested)
+    categories = sorted(set(merged.dropna().astype(str)))
+    return pd.Series(
+        pd.Categorical(merged, categories=categories),
+        index=adata.obs_names,
+        name=f"{label_key}_corrected",
+    )

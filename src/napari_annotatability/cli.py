@@ -1,0 +1,185 @@
+"""The ``napari-annotatability`` command line: headless scoring for big runs.
+
+Examples
+--------
+``napari-annotatability score data.h5ad --label cell_type -o scored.h5ad --epochs 50``
+
+``napari-annotatability score --sample`` (the bundled Visium DLPFC section)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from napari_annotatability import __version__
+from napari_annotatability.core.errors import AnnotatabilityInputError
+
+logger = logging.getLogger("napari_annotatability")
+
+SAMPLE_OUTPUT = "annotatability_sample.h5ad"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-annotatability",
+        description="Audit cell-type annotations with Annotatability training dynamics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser(
+        "score",
+        help="train, compute confidence/variability, flags and suggested labels",
+        description="Score an .h5ad file; writes conf, var, flags and suggestions to a new file.",
+    )
+    src = score.add_argument_group("input")
+    src.add_argument("input", nargs="?", type=Path, help="input .h5ad file")
+    src.add_argument("--sample", action="store_true", help="use the bundled Visium DLPFC sample")
+    src.add_argument(
+        "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
+    )
+    src.add_argument("--layer", help="train on adata.layers[LAYER] instead of X")
+    src.add_argument("--use-rep", help="train on adata.obsm[USE_REP] instead of X")
+    src.add_argument(
+        "--normalize", action="store_true", help="normalise to 1e4 counts and log1p (raw counts)"
+    )
+    src.add_argument("--n-top-genes", type=int, help="keep only N highly variable genes")
+    src.add_argument("--drop-missing", action="store_true", help="leave cells without a label out")
+    net = score.add_argument_group("training")
+    net.add_argument("--epochs", type=int, default=50)
+    net.add_argument("--lr", type=float, default=0.001)
+    net.add_argument("--momentum", type=float, default=0.9)
+    net.add_argument("--batch-size", type=int, default=256)
+    net.add_argument("--depth", type=int, default=3, choices=(3, 4, 5))
+    net.add_argument("--min-width", type=int, help="lower bound of hidden widths (few features)")
+    net.add_argument(
+        "--no-weighted-sampler", action="store_true", help="shuffle instead of class balancing"
+    )
+    net.add_argument("--seed", type=int, default=0)
+    net.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<i>")
+    flags = score.add_argument_group("flags and suggestions")
+    flags.add_argument("--no-calibrate", action="store_true", help="skip noise-injection cut-offs")
+    flags.add_argument("--noise-rate", type=float, default=0.05)
+    flags.add_argument("--percentile", type=float, default=90)
+    flags.add_argument("--no-suggest", action="store_true", help="skip suggested corrections")
+    flags.add_argument("--suggest-epochs", type=int, default=100)
+    out = score.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output .h5ad (default: INPUT stem + '_annotatability.h5ad')",
+    )
+    out.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    out.add_argument(
+        "--store-record",
+        action="store_true",
+        help="also store the cells x epochs probability record in obsm",
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    out.add_argument("-v", "--verbose", action="store_true", help="log details")
+    score.set_defaults(func=_score)
+    return parser
+
+
+def _output_path(args: argparse.Namespace) -> Path:
+    if args.output is not None:
+        return args.output
+    if args.sample:
+        return Path(SAMPLE_OUTPUT)
+    return args.input.with_name(f"{args.input.stem}_annotatability.h5ad")
+
+
+def _score(args: argparse.Namespace) -> int:
+    from napari_annotatability import api, datasets
+    from napari_annotatability.core import anndata_io as io
+
+    if args.sample == (args.input is not None):
+        raise AnnotatabilityInputError("Give exactly one of INPUT or --sample.")
+    output = _output_path(args)
+    if not args.sample and output.resolve() == args.input.resolve() and not args.overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
+        )
+    if output.exists() and not args.overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(output)!r} already exists; choose another -o or pass --overwrite."
+        )
+    adata = datasets.visium_dlpfc() if args.sample else io.read_h5ad(args.input)
+    label = args.label or adata.uns.get("label_key")
+    if label is None:
+        raise AnnotatabilityInputError(
+            "No --label given and the file has no uns['label_key']; pass --label COLUMN."
+        )
+    steps = api.annotate_steps(
+        adata,
+        str(label),
+        layer=args.layer,
+        use_rep=args.use_rep,
+        normalize=args.normalize,
+        n_top_genes=args.n_top_genes,
+        drop_missing=args.drop_missing,
+        epochs=args.epochs,
+        lr=args.lr,
+        momentum=args.momentum,
+        batch_size=args.batch_size,
+        depth=args.depth,
+        weighted_sampler=not args.no_weighted_sampler,
+        seed=args.seed,
+        device=args.device,
+        min_width=args.min_width,
+        calibrate=not args.no_calibrate,
+        noise_rate=args.noise_rate,
+        percentile=args.percentile,
+        suggest=not args.no_suggest,
+        suggest_epochs=args.suggest_epochs,
+    )
+    result = api.run_steps(steps, progress=not args.quiet)
+    result.write(adata, store_record=args.store_record)
+    io.write_h5ad_atomic(adata, output, overwrite=args.overwrite)
+    _report(adata, str(label), output)
+    return 0
+
+
+def _report(adata, label: str, output: Path) -> None:
+    from napari_annotatability.core import anndata_io as io
+
+    info = adata.uns[io.UNS_KEY]
+    lines = [
+        f"Scored {info['n_cells_used']} cells on {info['device']} "
+        f"in {info['params']['total_seconds']:.1f} s; wrote {output}",
+        f"  mean confidence {adata.obs[io.CONF_KEY].mean():.3f}",
+    ]
+    if "cutoffs" in info:
+        cut = info["cutoffs"]
+        lines.append(f"  cut-offs: conf <= {cut['conf']:.4f}, var <= {cut['var']:.4f}")
+    lines += [f"  {flag}: {count}" for flag, count in info["flag_counts"].items()]
+    lines.append(
+        f"  columns: obs['conf'], obs['var'], obs['{io.flag_key(label)}']"
+        + (f", obs['{io.suggestion_key(label)}']" if io.suggestion_key(label) in adata.obs else "")
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for bad input, 130 if interrupted)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except AnnotatabilityInputError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing was written\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure computation: numpy, scipy, pandas, anndata and torch. Never imports napari or Qt."""

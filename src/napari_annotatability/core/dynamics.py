@@ -1,0 +1,532 @@
+"""Training dynamics (METHOD section 1): train the network, record p(annotated label) per epoch.
+
+The loop is a generator: it yields one :class:`EpochProgress` per epoch and returns
+the probability record, so a GUI can show progress and stop between epochs, and
+the CLI can draw a progress bar. The data stay on the device; batches and sampled
+indices are made there (dense input), and sparse input is never densified as a
+whole: each batch is cut from the CSR matrix and multiplied sparse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.network import AnnotatabilityNet, SparseBatch, build_network
+
+logger = logging.getLogger(__name__)
+
+#: Cells per forward pass when recording probabilities (bounded device memory).
+RECORD_BATCH_SIZE = 8192
+#: Above this fraction of non-zeros a sparse batch is multiplied dense (faster there).
+SPARSE_DENSITY_LIMIT = 0.25
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Hyper-parameters of one training run (METHOD section 1; reference defaults).
+
+    Attributes
+    ----------
+    epochs
+        Number of epochs ``E`` (= number of probability records).
+    lr, momentum
+        SGD learning rate and momentum.
+    batch_size
+        Cells per optimiser step.
+    depth
+        3, 4 or 5 linear layers.
+    weighted_sampler
+        Class-balanced sampling with replacement (``True``) or a permutation.
+    seed
+        Seeds the initial weights and the sampling.
+    min_width
+        Extension: lower bound for hidden widths (``None``: reference behaviour).
+    """
+
+    epochs: int = 50
+    lr: float = 0.001
+    momentum: float = 0.9
+    batch_size: int = 256
+    depth: int = 3
+    weighted_sampler: bool = True
+    seed: int = 0
+    min_width: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "lr": self.lr > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "batch_size": self.batch_size >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise AnnotatabilityInputError(
+                    f"{name}={getattr(self, name)!r} is out of range "
+                    "(epochs >= 1, lr > 0, 0 <= momentum < 1, batch_size >= 1)."
+                )
+
+
+@dataclass
+class EpochProgress:
+    """One progress update, yielded once per epoch.
+
+    Attributes
+    ----------
+    phase
+        ``"dynamics"``, ``"calibration"`` or ``"suggestion"``.
+    epoch
+        Epochs finished in this phase (1-based).
+    n_epochs
+        Epochs of this phase.
+    loss
+        Mean training loss of the epoch.
+    elapsed
+        Seconds since the phase started.
+    mean_confidence
+        Mean over cells of the running confidence (``nan`` when not recorded).
+    record
+        The probability records so far (epochs x cells view), or ``None``.
+    step, total_steps
+        Position over all phases of a multi-phase run (set by the API; 0 otherwise).
+    """
+
+    phase: str
+    epoch: int
+    n_epochs: int
+    loss: float
+    elapsed: float
+    mean_confidence: float = float("nan")
+    record: np.ndarray | None = field(default=None, repr=False)
+    step: int = 0
+    total_steps: int = 0
+
+    @property
+    def running_confidence(self) -> np.ndarray | None:
+        """Per-cell confidence from the records so far."""
+        return None if self.record is None else self.record.mean(axis=0, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DynamicsRecord:
+    """What a training-dynamics run returns.
+
+    Attributes
+    ----------
+    probabilities
+        ``float32`` array, epochs x cells: ``p[e, i]``, the probability given to the
+        annotated label of cell ``i`` at the start of epoch ``e``.
+    other_probabilities
+        The same for a second annotation (METHOD 1.7), or ``None``.
+    losses
+        Mean training loss per epoch.
+    device
+        The device that ran it.
+    seconds
+        Wall time.
+    """
+
+    probabilities: np.ndarray
+    other_probabilities: np.ndarray | None
+    losses: tuple[float, ...]
+    device: str
+    seconds: float
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:i"`` into a usable device.
+
+    ``"auto"`` picks the first CUDA device when one is available, else the CPU.
+    Asking for CUDA where there is none raises a clear error.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            dev = None
+        index = 0 if dev is None or dev.index is None else dev.index
+        if dev is None or index >= n_gpus:
+            raise AnnotatabilityInputError(
+                f"device={device!r} is not available: this machine has {n_gpus} CUDA "
+                "device(s). Use device='auto' or 'cpu'."
+            )
+        return torch.device("cuda", index)
+    raise AnnotatabilityInputError(
+        f"device={device!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
+    )
+
+
+def available_devices() -> list[str]:
+    """Devices this machine offers: ``"auto"``, ``"cpu"`` and each CUDA device."""
+    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["auto", "cpu", *(f"cuda:{i}" for i in range(n_gpus))]
+
+
+class DeviceMatrix:
+    """The cells x features matrix on the device, cut into batches there.
+
+    Dense input is copied to the device once. Sparse CSR input stays sparse: on the
+    CPU each batch is cut with scipy; on CUDA the CSR arrays live on the device and
+    rows are gathered with vectorised index arithmetic.
+    """
+
+    def __init__(self, X: np.ndarray | sp.csr_matrix, device: torch.device) -> None:
+        self.device = device
+        self.n_rows, self.n_cols = X.shape
+        self.sparse = sp.issparse(X)
+        if not self.sparse:
+            self._dense = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+            return
+        self._csr = sp.csr_matrix(X, dtype=np.float32)
+        density = self._csr.nnz / max(1, self.n_rows * self.n_cols)
+        self._multiply_dense = density > SPARSE_DENSITY_LIMIT
+        if device.type != "cpu":
+            self._crow = torch.as_tensor(self._csr.indptr.astype(np.int64), device=device)
+            self._col = torch.as_tensor(self._csr.indices.astype(np.int64), device=device)
+            self._val = torch.as_tensor(self._csr.data, device=device)
+
+    def rows(self, index: torch.Tensor, *, for_training: bool) -> torch.Tensor | SparseBatch:
+        """Return the rows ``index`` as a network input batch."""
+        if not self.sparse:
+            return self._dense.index_select(0, index)
+        if self.device.type == "cpu":
+            block = self._csr[index.numpy()]
+            if self._multiply_dense:
+                return torch.from_numpy(block.toarray())
+            x = _torch_csr(block)
+            return SparseBatch(x, _torch_csr(block.T.tocsr()) if for_training else None)
+        return self._rows_on_device(index, for_training)
+
+    def slice(self, start: int, stop: int) -> torch.Tensor | SparseBatch:
+        """Return the consecutive rows ``start:stop`` for inference."""
+        if not self.sparse:
+            return self._dense[start:stop]
+        if self.device.type == "cpu":
+            block = self._csr[start:stop]
+            return (
+                torch.from_numpy(block.toarray())
+                if self._multiply_dense
+                else SparseBatch(_torch_csr(block), None)
+            )
+        return self._rows_on_device(torch.arange(start, stop, device=self.device), False)
+
+    def _rows_on_device(
+        self, index: torch.Tensor, for_training: bool
+    ) -> torch.Tensor | SparseBatch:
+        starts = self._crow[index]
+        lengths = self._crow[index + 1] - starts
+        crow = torch.zeros(index.numel() + 1, dtype=torch.int64, device=self.device)
+        torch.cumsum(lengths, 0, out=crow[1:])
+        total = int(crow[-1])
+        offsets = torch.repeat_interleave(starts - crow[:-1], lengths, output_size=total)
+        offsets += torch.arange(total, device=self.device)
+        shape = (index.numel(), self.n_cols)
+        x = torch.sparse_csr_tensor(
+            crow, self._col[offsets], self._val[offsets], size=shape, check_invariants=False
+        )
+        if self._multiply_dense:
+            return x.to_dense()
+        if not for_training:
+            return SparseBatch(x, None)
+        csc = x.to_sparse_csc()
+        x_t = torch.sparse_csr_tensor(
+            csc.ccol_indices(),
+            csc.row_indices(),
+            csc.values(),
+            size=shape[::-1],
+            check_invariants=False,
+        )
+        return SparseBatch(x, x_t)
+
+
+def _silence_sparse_beta_warning() -> None:
+    """Consume torch's once-per-process "sparse CSR is in beta" warning at import.
+
+    Done once on the importing (main) thread, so no warning filter has to be
+    changed later inside a worker thread.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _torch_csr(sp.csr_matrix((1, 1), dtype=np.float32))
+
+
+def _torch_csr(block: sp.csr_matrix) -> torch.Tensor:
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(block.indptr.astype(np.int64, copy=False)),
+        torch.from_numpy(block.indices.astype(np.int64, copy=False)),
+        torch.from_numpy(block.data),
+        size=block.shape,
+        check_invariants=False,
+    )
+
+
+def class_balanced_probabilities(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-cell sampling probability of the weighted sampler: ``∝ 1 / count(class)``.
+
+    Parameters
+    ----------
+    codes
+        Class code of each cell.
+    n_classes
+        Number of classes.
+
+    Returns
+    -------
+    Probabilities summing to one (O(n), no loop over cells).
+    """
+    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    weights = 1.0 / counts[codes]
+    return weights / weights.sum()
+
+
+class EpochSampler:
+    """Draws the cell order of each epoch on the device (METHOD 1.4).
+
+    With ``weighted=True``, ``n`` draws with replacement, cell ``i`` with probability
+    ``∝ 1 / count(class of i)``: equivalently a uniformly drawn (present) class, then a
+    uniformly drawn cell of that class, which is O(n) to set up and to draw.
+    With ``weighted=False``, a random permutation.
+    """
+
+    def __init__(
+        self, codes: torch.Tensor, n_classes: int, *, weighted: bool, generator: torch.Generator
+    ) -> None:
+        self.n = codes.numel()
+        self.weighted = weighted
+        self.generator = generator
+        device = codes.device
+        if weighted:
+            counts = torch.bincount(codes, minlength=n_classes)
+            self._order = torch.argsort(codes, stable=True)
+            self._starts = torch.cumsum(counts, 0) - counts
+            self._counts = counts
+            self._present = torch.nonzero(counts > 0).flatten()
+        self._device = device
+
+    def draw(self) -> torch.Tensor:
+        """Return the ``n`` row indices of one epoch, in batch order."""
+        gen, dev = self.generator, self._device
+        if not self.weighted:
+            return torch.randperm(self.n, generator=gen, device=dev)
+        pick = torch.randint(len(self._present), (self.n,), generator=gen, device=dev)
+        classes = self._present[pick]
+        counts = self._counts[classes]
+        within = (torch.rand(self.n, generator=gen, device=dev) * counts).long()
+        within = torch.minimum(within, counts - 1)
+        return self._order[self._starts[classes] + within]
+
+
+class _Trainer:
+    """The network, optimiser, sampler and data of one run."""
+
+    def __init__(
+        self,
+        data: DeviceMatrix,
+        codes: np.ndarray,
+        n_classes: int,
+        params: TrainingParams,
+        *,
+        depth: int | None = None,
+        train_rows: np.ndarray | None = None,
+    ) -> None:
+        dev = data.device
+        self.data = data
+        self.params = params
+        self.net: AnnotatabilityNet = build_network(
+            data.n_cols,
+            n_classes,
+            depth=depth or params.depth,
+            min_width=params.min_width,
+            seed=params.seed,
+            device=dev,
+        )
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=params.lr, momentum=params.momentum
+        )
+        self.codes = torch.as_tensor(codes, dtype=torch.int64, device=dev)
+        rows = np.arange(data.n_rows) if train_rows is None else train_rows
+        self.train_rows = torch.as_tensor(rows, dtype=torch.int64, device=dev)
+        generator = torch.Generator(device=dev)
+        generator.manual_seed(params.seed)
+        self.sampler = EpochSampler(
+            self.codes[self.train_rows],
+            n_classes,
+            weighted=params.weighted_sampler,
+            generator=generator,
+        )
+
+    def train_epoch(self) -> float:
+        """One pass of ``n`` sampled cells in mini-batches; returns the mean loss."""
+        self.net.train()
+        order = self.train_rows[self.sampler.draw()]
+        total = torch.zeros((), device=self.data.device)
+        bs = self.params.batch_size
+        for start in range(0, order.numel(), bs):
+            index = order[start : start + bs]
+            log_p = self.net(self.data.rows(index, for_training=True))
+            loss = F.nll_loss(log_p, self.codes[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * index.numel()
+        return float(total) / max(1, order.numel())
+
+    @torch.inference_mode()
+    def log_probabilities(self, batch_rows: int = RECORD_BATCH_SIZE):
+        """Yield ``(start, stop, log-probabilities)`` over all cells, in blocks."""
+        self.net.eval()
+        for start in range(0, self.data.n_rows, batch_rows):
+            stop = min(start + batch_rows, self.data.n_rows)
+            yield start, stop, self.net(self.data.slice(start, stop))
+
+    def record(self, label_codes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Probability of each given annotation for every cell (no autograd graph)."""
+        out = [torch.empty(self.data.n_rows, device=self.data.device) for _ in label_codes]
+        for start, stop, log_p in self.log_probabilities():
+            for dest, codes in zip(out, label_codes, strict=True):
+                dest[start:stop] = log_p.gather(1, codes[start:stop, None]).squeeze(1).exp()
+        return out
+
+
+def training_dynamics(
+    X: np.ndarray | sp.csr_matrix,
+    codes: np.ndarray,
+    n_classes: int,
+    params: TrainingParams = TrainingParams(),
+    *,
+    device: str | torch.device = "auto",
+    other_codes: np.ndarray | None = None,
+    phase: str = "dynamics",
+) -> Generator[EpochProgress, None, DynamicsRecord]:
+    """Train the network and record per-epoch probabilities of the annotated label.
+
+    Parameters
+    ----------
+    X
+        Cells x features (dense ``float32`` array or CSR matrix).
+    codes
+        Annotated class code per cell.
+    n_classes
+        Number of classes.
+    params
+        Hyper-parameters.
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
+    other_codes
+        A second annotation whose probabilities are recorded too (METHOD 1.7).
+    phase
+        Name reported in the progress records.
+
+    Yields
+    ------
+    One :class:`EpochProgress` per epoch, after its record and its updates.
+
+    Returns
+    -------
+    The :class:`DynamicsRecord`. Stop early with ``generator.close()``.
+    """
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    trainer = _Trainer(DeviceMatrix(X, dev), codes, n_classes, params)
+    labels = [trainer.codes]
+    if other_codes is not None:
+        labels.append(torch.as_tensor(other_codes, dtype=torch.int64, device=dev))
+    n = trainer.data.n_rows
+    probabilities = np.empty((params.epochs, n), dtype=np.float32)
+    other = np.empty((params.epochs, n), dtype=np.float32) if other_codes is not None else None
+    running = torch.zeros(n, dtype=torch.float64, device=dev)
+    losses: list[float] = []
+    logger.info(
+        "Training dynamics: %d cells x %d features (%s), %d classes, %d epochs on %s.",
+        n,
+        trainer.data.n_cols,
+        "sparse" if trainer.data.sparse else "dense",
+        n_classes,
+        params.epochs,
+        dev,
+    )
+    for epoch in range(params.epochs):
+        recorded = trainer.record(labels)
+        running += recorded[0]
+        probabilities[epoch] = recorded[0].cpu().numpy()
+        if other is not None:
+            other[epoch] = recorded[1].cpu().numpy()
+        losses.append(trainer.train_epoch())
+        yield EpochProgress(
+            phase=phase,
+            epoch=epoch + 1,
+            n_epochs=params.epochs,
+            loss=losses[-1],
+            elapsed=time.perf_counter() - t0,
+            mean_confidence=float(running.mean()) / (epoch + 1),
+            record=probabilities[: epoch + 1],
+        )
+    return DynamicsRecord(
+        probabilities=probabilities,
+        other_probabilities=other,
+        losses=tuple(losses),
+        device=str(dev),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def fit_and_predict(
+    X: np.ndarray | sp.csr_matrix,
+    codes: np.ndarray,
+    n_classes: int,
+    train_mask: np.ndarray,
+    params: TrainingParams,
+    *,
+    device: str | torch.device = "auto",
+    depth: int = 3,
+    phase: str = "suggestion",
+) -> Generator[EpochProgress, None, np.ndarray]:
+    """Train a fresh network on the cells in ``train_mask``; predict the others (METHOD 3).
+
+    Yields
+    ------
+    One :class:`EpochProgress` per epoch.
+
+    Returns
+    -------
+    ``int64`` predicted class codes (argmax) of the cells outside ``train_mask``.
+    """
+    train_rows = np.flatnonzero(train_mask)
+    if train_rows.size == 0:
+        raise AnnotatabilityInputError(
+            "No cells are left to train the correction network on (every cell is flagged)."
+        )
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    trainer = _Trainer(
+        DeviceMatrix(X, dev), codes, n_classes, params, depth=depth, train_rows=train_rows
+    )
+    for epoch in range(params.epochs):
+        loss = trainer.train_epoch()
+        yield EpochProgress(phase, epoch + 1, params.epochs, loss, time.perf_counter() - t0)
+    predict = torch.as_tensor(~np.asarray(train_mask, dtype=bool), device=dev)
+    predicted = torch.empty(trainer.data.n_rows, dtype=torch.int64, device=dev)
+    for start, stop, log_p in trainer.log_probabilities():
+        predicted[start:stop] = log_p.argmax(1)
+    return predicted[predict].cpu().numpy()
+
+
+_silence_sparse_beta_warning()

@@ -1,0 +1,33 @@
+"""Shared fixtures: the real datasets of ``../shared/data`` (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("ANNOTATABILITY_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_dataset_path(name: str) -> Path:
+    """Path of ``<name>/<name>.h5ad`` in the shared data folder, or skip the test."""
+    path = DATA_DIR / name / f"{name}.h5ad"
+    if not path.is_file():
+        pytest.skip(
+            f"real dataset {name!r} not found at {path}; put the shared data folder beside the "
+            "repository or set ANNOTATABILITY_DATA"
+        )
+    return path
+
+
+@pytest.fixture
+def load_shared():
+    """Load a real dataset by folder name (a fresh copy for each call)."""
+
+    def load(name: str) -> ad.AnnData:
+        return ad.read_h5ad(shared_dataset_path(name))
+
+    return load

@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.scores import (
+    AMBIGUOUS,
+    EASY,
+    HARD,
+    Cutoffs,
+    assign_flags,
+    confidence_and_variability,
+    inject_label_noise,
+    noise_cutoffs,
+)
+
+
+def test_conf_is_mean_and_var_is_population_std():
+    record = np.array([[0.1, 1.0], [0.3, 1.0], [0.5, 1.0], [0.7, 1.0]], dtype=np.float32)
+    conf, var = confidence_and_variability(record)
+    np.testing.assert_allclose(conf, [0.4, 1.0], atol=1e-7)
+    # sqrt(mean((-.3,-.1,.1,.3)^2)) = sqrt(0.05)
+    np.testing.assert_allclose(var, [np.sqrt(0.05), 0.0], atol=1e-7)
+
+
+def test_empty_record_is_an_error():
+    with pytest.raises(AnnotatabilityInputError, match="epochs x cells"):
+        confidence_and_variability(np.empty((0, 3)))
+
+
+def test_noise_flips_to_a_different_class_at_the_rate():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, 20000)
+    noisy, flipped = inject_label_noise(codes, 4, 0.2, rng)
+    assert np.all(noisy[flipped] != codes[flipped])
+    assert np.all(noisy[~flipped] == codes[~flipped])
+    assert abs(flipped.mean() - 0.2) < 0.01
+    # targets uniform over the 3 other classes
+    shift = (noisy[flipped] - codes[flipped]) % 4
+    assert np.allclose(np.bincount(shift, minlength=4)[1:] / flipped.sum(), 1 / 3, atol=0.02)
+
+
+def test_noise_flips_at_least_one_cell():
+    noisy, flipped = inject_label_noise(
+        np.zeros(3, dtype=np.int64), 2, 1e-9, np.random.default_rng(0)
+    )
+    assert flipped.sum() == 1
+    assert noisy[flipped][0] == 1
+
+
+@pytest.mark.parametrize("rate", [0, 1, -0.1])
+def test_noise_rate_out_of_range(rate):
+    with pytest.raises(AnnotatabilityInputError, match="noise_rate"):
+        inject_label_noise(np.zeros(3, dtype=np.int64), 2, rate, np.random.default_rng(0))
+
+
+def test_cutoffs_are_percentiles_over_flipped_cells():
+    conf = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.9, 0.9])
+    var = np.array([0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0])
+    flipped = np.array([1, 1, 1, 1, 1, 0, 0], dtype=bool)
+    cut = noise_cutoffs(conf, var, flipped, percentile=90, noise_rate=0.05)
+    # linear interpolation: position 0.9 * 4 = 3.6 -> 0.3 + 0.6 * 0.1
+    assert cut.conf == pytest.approx(0.36)
+    assert cut.var == pytest.approx(0.46)
+    assert cut.n_flipped == 5
+    assert noise_cutoffs(conf, var, flipped, percentile=50).conf == pytest.approx(0.2)
+
+
+def test_cutoffs_need_flipped_cells():
+    with pytest.raises(AnnotatabilityInputError, match="No flipped"):
+        noise_cutoffs(np.ones(3), np.ones(3), np.zeros(3, dtype=bool))
+
+
+def test_flag_rules():
+    cut = Cutoffs(conf=0.3, var=0.1, percentile=90, noise_rate=0.05, n_flipped=1)
+    conf = np.array([0.30, 0.30, 0.96, 0.96, 0.95, 0.5, 0.1])
+    var = np.array([0.10, 0.11, 0.14, 0.15, 0.01, 0.2, 0.05])
+    flags = assign_flags(conf, var, cut)
+    assert isinstance(flags, pd.Categorical)
+    assert list(flags.categories) == [EASY, AMBIGUOUS, HARD]
+    assert list(flags) == [HARD, AMBIGUOUS, EASY, AMBIGUOUS, AMBIGUOUS, AMBIGUOUS, HARD]
+
+
+def test_hard_takes_precedence_and_thresholds_are_parameters():
+    cut = Cutoffs(conf=0.99, var=0.2, percentile=90, noise_rate=0.05, n_flipped=1)
+    assert list(assign_flags([0.98], [0.1], cut)) == [HARD]
+    assert list(assign_flags([0.8], [0.1], None, easy_conf=0.7, easy_var=0.2)) == [EASY]
+    assert list(assign_flags([0.01], [0.0], None)) == [AMBIGUOUS]

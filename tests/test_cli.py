@@ -1,0 +1,117 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import anndata as ad
+import pytest
+
+from napari_annotatability.cli import main
+from napari_annotatability.datasets import synthetic_tissue
+
+FAST = ["--epochs", "3", "--suggest-epochs", "3", "--device", "cpu", "-q"]
+
+
+@pytest.fixture
+def counts_file(tmp_path):
+    path = tmp_path / "tissue.h5ad"
+    synthetic_tissue(n_cells=600, n_genes=50, n_classes=3, seed=0).write_h5ad(path)
+    return path
+
+
+def test_score_writes_a_new_file_next_to_the_input(counts_file, capsys):
+    assert main(["score", str(counts_file), "--label", "label", "--normalize", *FAST]) == 0
+    out = counts_file.with_name("tissue_annotatability.h5ad")
+    scored = ad.read_h5ad(out)
+    assert {"conf", "var", "label_flag"} <= set(scored.obs.columns)
+    assert scored.uns["annotatability"]["params"]["epochs"] == 3
+    assert "conf" not in ad.read_h5ad(counts_file).obs  # input untouched
+    assert "Scored 600 cells" in capsys.readouterr().out
+
+
+def test_label_defaults_to_uns_label_key(counts_file, tmp_path):
+    out = tmp_path / "o.h5ad"
+    assert main(["score", str(counts_file), "--normalize", "-o", str(out), *FAST]) == 0
+    assert ad.read_h5ad(out).uns["annotatability"]["label_key"] == "label"
+
+
+def test_sample_runs_on_the_bundled_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", "--sample", *FAST, "--no-suggest"]) == 0
+    scored = ad.read_h5ad(tmp_path / "annotatability_sample.h5ad")
+    assert scored.n_obs == 3636 and "layer_flag" in scored.obs
+
+
+def test_refuses_to_overwrite_input_or_existing_output(counts_file, capsys):
+    before = counts_file.read_bytes()
+    assert main(["score", str(counts_file), "-o", str(counts_file), *FAST]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert counts_file.read_bytes() == before
+    out = counts_file.with_name("exists.h5ad")
+    out.write_bytes(b"keep me")
+    assert main(["score", str(counts_file), "--normalize", "-o", str(out), *FAST]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    assert (
+        main(["score", str(counts_file), "--normalize", "-o", str(out), "--overwrite", *FAST]) == 0
+    )
+    assert "conf" in ad.read_h5ad(out).obs
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--label", "nope"], "'nope' not found in adata.obs"),
+        (["--label", "label", "--layer", "raw"], "Layer 'raw' not found"),
+        (["--label", "label", "--device", "cuda:7"], "not available"),
+        (
+            ["--label", "label", "--depth", "5", "--n-top-genes", "10", "--normalize"],
+            "hidden widths",
+        ),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_writes_nothing(counts_file, capsys, args, message):
+    assert main(["score", str(counts_file), *FAST, *args]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in counts_file.parent.iterdir()) == ["tissue.h5ad"]
+
+
+def test_missing_input_file(tmp_path, capsys):
+    assert main(["score", str(tmp_path / "none.h5ad"), *FAST]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_interrupted_run_leaves_no_partial_output(tmp_path):
+    data = tmp_path / "big.h5ad"
+    synthetic_tissue(n_cells=20000, n_genes=300, seed=0).write_h5ad(data)
+    out = tmp_path / "out.h5ad"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "napari_annotatability",
+            "score",
+            str(data),
+            "--normalize",
+            "--epochs",
+            "500",
+            "--device",
+            "cpu",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "dynamics" not in seen and time.monotonic() < deadline:  # wait until training runs
+        seen += proc.stderr.read(64)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "nothing was written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5ad"]
