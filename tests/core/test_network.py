@@ -62,6 +62,20 @@ def test_output_is_log_softmax():
     assert torch.allclose(out.exp().sum(1), torch.ones(5), atol=1e-6)
 
 
+@pytest.mark.parametrize("gather_in_torch", [False, True])
+def test_sparse_batches_equal_the_rows(gather_in_torch):
+    # gather_in_torch=True is the CUDA code path, run here on the CPU
+    X = sp.random(200, 30, density=0.2, format="csr", dtype=np.float32, random_state=2)
+    data = DeviceMatrix(X, torch.device("cpu"), gather_in_torch=gather_in_torch)
+    index = torch.as_tensor([5, 0, 199, 5, 77])
+    batch = data.rows(index, for_training=True)
+    np.testing.assert_array_equal(batch.x.to_dense().numpy(), X[index.numpy()].toarray())
+    np.testing.assert_array_equal(batch.x_t.to_dense().numpy(), X[index.numpy()].toarray().T)
+    block = data.slice(10, 20)
+    np.testing.assert_array_equal(block.x.to_dense().numpy(), X[10:20].toarray())
+    assert block.x_t is None
+
+
 def test_sparse_forward_and_weight_gradient_equal_dense():
     rng = np.random.default_rng(0)
     X = sp.random(300, 64, density=0.1, format="csr", dtype=np.float32, random_state=1)

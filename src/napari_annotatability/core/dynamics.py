@@ -185,10 +185,17 @@ class DeviceMatrix:
 
     Dense input is copied to the device once. Sparse CSR input stays sparse: on the
     CPU each batch is cut with scipy; on CUDA the CSR arrays live on the device and
-    rows are gathered with vectorised index arithmetic.
+    rows are gathered with vectorised index arithmetic (``gather_in_torch``, which
+    can also be forced on the CPU, e.g. to test that path).
     """
 
-    def __init__(self, X: np.ndarray | sp.csr_matrix, device: torch.device) -> None:
+    def __init__(
+        self,
+        X: np.ndarray | sp.csr_matrix,
+        device: torch.device,
+        *,
+        gather_in_torch: bool | None = None,
+    ) -> None:
         self.device = device
         self.n_rows, self.n_cols = X.shape
         self.sparse = sp.issparse(X)
@@ -198,7 +205,8 @@ class DeviceMatrix:
         self._csr = sp.csr_matrix(X, dtype=np.float32)
         density = self._csr.nnz / max(1, self.n_rows * self.n_cols)
         self._multiply_dense = density > SPARSE_DENSITY_LIMIT
-        if device.type != "cpu":
+        self._gather_in_torch = device.type != "cpu" if gather_in_torch is None else gather_in_torch
+        if self._gather_in_torch:
             self._crow = torch.as_tensor(self._csr.indptr.astype(np.int64), device=device)
             self._col = torch.as_tensor(self._csr.indices.astype(np.int64), device=device)
             self._val = torch.as_tensor(self._csr.data, device=device)
@@ -207,7 +215,7 @@ class DeviceMatrix:
         """Return the rows ``index`` as a network input batch."""
         if not self.sparse:
             return self._dense.index_select(0, index)
-        if self.device.type == "cpu":
+        if not self._gather_in_torch:
             block = self._csr[index.numpy()]
             if self._multiply_dense:
                 return torch.from_numpy(block.toarray())
@@ -219,7 +227,7 @@ class DeviceMatrix:
         """Return the consecutive rows ``start:stop`` for inference."""
         if not self.sparse:
             return self._dense[start:stop]
-        if self.device.type == "cpu":
+        if not self._gather_in_torch:
             block = self._csr[start:stop]
             return (
                 torch.from_numpy(block.toarray())
@@ -334,6 +342,14 @@ class EpochSampler:
         return self._order[self._starts[classes] + within]
 
 
+def _sgd(net: AnnotatabilityNet, params: TrainingParams) -> torch.optim.SGD:
+    """SGD with momentum; the fused kernel (one pass over all weights) where torch has it."""
+    try:
+        return torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum)
+
+
 class _Trainer:
     """The network, optimiser, sampler and data of one run."""
 
@@ -358,9 +374,7 @@ class _Trainer:
             seed=params.seed,
             device=dev,
         )
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(), lr=params.lr, momentum=params.momentum
-        )
+        self.optimizer = _sgd(self.net, params)
         self.codes = torch.as_tensor(codes, dtype=torch.int64, device=dev)
         rows = np.arange(data.n_rows) if train_rows is None else train_rows
         self.train_rows = torch.as_tensor(rows, dtype=torch.int64, device=dev)

@@ -1,0 +1,126 @@
+"""Agreement with the reference package on real data: conf correlation and flagged fractions.
+
+    python benchmarks/bench_agreement.py > benchmarks/results/agreement.md
+
+For each dataset: 50 epochs, seeds 0..S-1 for both implementations. Reports the mean
+Spearman correlation of ``conf`` between ours and the reference (all seed pairs), of
+the reference with itself across seeds, and of ours with itself; then, for seed 0, the
+flagged fractions of each (reference: its ``find_cutoff_paramter`` and the METHOD rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import scanpy as sc
+import torch
+from _common import machine, ours, reference
+from scipy.stats import spearmanr
+
+import napari_annotatability as nat
+from napari_annotatability.core.scores import FLAG_CATEGORIES, Cutoffs, assign_flags
+
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# (folder, label key, preprocessing the dataset's README calls for)
+DATASETS = [
+    ("merfish_lung_tessera", "cell_lineage", "normalize"),
+    ("visium_dlpfc_steam", "layer", None),
+    ("osmfish_sscortex", "cell_type", "normalize"),
+    ("cycif_scimap", "phenotype", None),
+    ("st_mob_stdeconvolve", "layer", "normalize_hvg"),
+]
+
+
+def load(folder, how):
+    adata = ad.read_h5ad(DATA / folder / f"{folder}.h5ad")
+    if how and how.startswith("normalize"):
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
+    if how == "normalize_hvg":
+        sc.pp.highly_variable_genes(adata, n_top_genes=2000)
+        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+    return adata
+
+
+def mean_corr(pairs):
+    return float(np.mean([spearmanr(a, b).statistic for a, b in pairs]))
+
+
+def reference_flags(adata, key, conf, var, seed, epochs):
+    from Annotatability import models
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (the reference draws from the legacy global RNG)
+    with contextlib.redirect_stdout(io.StringIO()):
+        cut_conf, cut_var = models.find_cutoff_paramter(
+            adata, key, device=torch.device("cpu"), epoch_num=epochs
+        )
+    cut = Cutoffs(float(cut_conf), float(cut_var), 90, 0.05, 0)
+    return assign_flags(conf, var, cut)
+
+
+def fractions(flags):
+    flags = np.asarray(flags)
+    return " / ".join(f"{np.mean(flags == f):.2f}" for f in FLAG_CATEGORIES)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=50)
+    args = parser.parse_args()
+    print(f"Machine: {machine()}\n")
+    print(
+        f"{args.epochs} epochs, seeds 0..{args.seeds - 1}, reference defaults otherwise. "
+        "Flag fractions are Easy / Ambiguous / Hard (seed 0).\n"
+    )
+    print(
+        "| dataset | cells x features | Spearman ours-ref | ref-ref | ours-ours | "
+        "ref s (run) | ours s (run) | speed-up | flags ref | flags ours |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for folder, key, how in DATASETS:
+        if not (DATA / folder).is_dir():
+            continue
+        adata = load(folder, how)
+        adata.obs[key] = adata.obs[key].astype(str).astype("category")
+        ref_runs, our_runs, ref_t, our_t = [], [], [], []
+        for seed in range(args.seeds):
+            conf, var, t = reference(adata, key, args.epochs, seed=seed)
+            ref_runs.append((conf, var))
+            ref_t.append(t)
+            conf, var, t, _ = ours(adata, key, args.epochs, seed=seed)
+            our_runs.append((conf, var))
+            our_t.append(t)
+        cross = mean_corr([(o[0], r[0]) for o in our_runs for r in ref_runs])
+        ref_self = mean_corr([(a[0], b[0]) for a, b in itertools.combinations(ref_runs, 2)])
+        our_self = mean_corr([(a[0], b[0]) for a, b in itertools.combinations(our_runs, 2)])
+        ref_flags = reference_flags(adata, key, *ref_runs[0], 0, args.epochs)
+        t0 = time.perf_counter()
+        scored = nat.annotate(
+            adata, key, epochs=args.epochs, suggest=False, device="cpu", copy=True
+        )
+        del t0
+        our_flags = scored.obs[f"{key}_flag"]
+        print(
+            f"| {folder} | {adata.n_obs:,} x {adata.n_vars:,} | {cross:.3f} | {ref_self:.3f} | "
+            f"{our_self:.3f} | {np.mean(ref_t):.1f} | {np.mean(our_t):.1f} | "
+            f"{np.mean(ref_t) / np.mean(our_t):.1f}x | {fractions(ref_flags)} | "
+            f"{fractions(our_flags)} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
