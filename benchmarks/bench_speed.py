@@ -72,8 +72,19 @@ def epoch_table(cases, epochs, full_run_limit):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument(
+        "--case",
+        nargs=2,
+        type=int,
+        action="append",
+        metavar=("CELLS", "GENES"),
+        help="only these sizes (dense and sparse), e.g. --case 50000 2000",
+    )
     args = parser.parse_args()
     print(f"Machine: {machine()}")
+    if args.case:
+        epoch_table([(n, g, d) for n, g in args.case for d in (None, 0.1)], 5, 10000 * 2000)
+        return
     if args.quick:
         sampler_table([2000, 10000])
         epoch_table([(10000, 500, None), (10000, 500, 0.1)], 3, 10000 * 500)
