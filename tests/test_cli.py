@@ -39,6 +39,7 @@ def test_label_defaults_to_uns_label_key(counts_file, tmp_path):
 def test_sample_runs_on_the_bundled_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["score", "--sample", *FAST, "--no-suggest"]) == 0
+    assert main(["score", "--sample", *FAST, "--no-suggest"]) == 0  # repeatable (README)
     scored = ad.read_h5ad(tmp_path / "annotatability_sample.h5ad")
     assert scored.n_obs == 3636 and "layer_flag" in scored.obs
 

@@ -100,11 +100,13 @@ def _score(args: argparse.Namespace) -> int:
     if args.sample == (args.input is not None):
         raise AnnotatabilityInputError("Give exactly one of INPUT or --sample.")
     output = _output_path(args)
+    # the demo's own default output is refreshed on every run, so the command can be repeated
+    overwrite = args.overwrite or (args.sample and args.output is None)
     if not args.sample and output.resolve() == args.input.resolve() and not args.overwrite:
         raise AnnotatabilityInputError(
             f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
         )
-    if output.exists() and not args.overwrite:
+    if output.exists() and not overwrite:
         raise AnnotatabilityInputError(
             f"Output {str(output)!r} already exists; choose another -o or pass --overwrite."
         )
@@ -139,7 +141,7 @@ def _score(args: argparse.Namespace) -> int:
     )
     result = api.run_steps(steps, progress=not args.quiet)
     result.write(adata, store_record=args.store_record)
-    io.write_h5ad_atomic(adata, output, overwrite=args.overwrite)
+    io.write_h5ad_atomic(adata, output, overwrite=overwrite)
     _report(adata, str(label), output)
     return 0
 
