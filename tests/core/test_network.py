@@ -69,11 +69,17 @@ def test_sparse_batches_equal_the_rows(gather_in_torch):
     data = DeviceMatrix(X, torch.device("cpu"), gather_in_torch=gather_in_torch)
     index = torch.as_tensor([5, 0, 199, 5, 77])
     batch = data.rows(index, for_training=True)
-    np.testing.assert_array_equal(batch.x.to_dense().numpy(), X[index.numpy()].toarray())
-    np.testing.assert_array_equal(batch.x_t.to_dense().numpy(), X[index.numpy()].toarray().T)
+    expected = X[index.numpy()].toarray()
+    np.testing.assert_array_equal(batch.to_dense().numpy(), expected)
+    transposed = batch.transposed.weighted_sum(torch.eye(len(index)))
+    np.testing.assert_array_equal(transposed.numpy(), expected.T)
     block = data.slice(10, 20)
-    np.testing.assert_array_equal(block.x.to_dense().numpy(), X[10:20].toarray())
-    assert block.x_t is None
+    np.testing.assert_array_equal(block.to_dense().numpy(), X[10:20].toarray())
+    assert block.transposed is None
+    dense = DeviceMatrix(
+        sp.csr_matrix(X.toarray() + 1), torch.device("cpu"), gather_in_torch=gather_in_torch
+    )  # above the density limit
+    np.testing.assert_array_equal(dense.rows(index, for_training=True).numpy(), expected + 1)
 
 
 def test_sparse_forward_and_weight_gradient_equal_dense():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -21,14 +20,19 @@ import torch
 import torch.nn.functional as F
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.network import AnnotatabilityNet, SparseBatch, build_network
+from napari_annotatability.core.network import (
+    AnnotatabilityNet,
+    CSRParts,
+    SparseBatch,
+    build_network,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Cells per forward pass when recording probabilities (bounded device memory).
 RECORD_BATCH_SIZE = 8192
 #: Above this fraction of non-zeros a sparse batch is multiplied dense (faster there).
-SPARSE_DENSITY_LIMIT = 0.25
+SPARSE_DENSITY_LIMIT = 0.4
 
 
 @dataclass(frozen=True)
@@ -215,74 +219,56 @@ class DeviceMatrix:
         """Return the rows ``index`` as a network input batch."""
         if not self.sparse:
             return self._dense.index_select(0, index)
-        if not self._gather_in_torch:
-            block = self._csr[index.numpy()]
-            if self._multiply_dense:
-                return torch.from_numpy(block.toarray())
-            x = _torch_csr(block)
-            return SparseBatch(x, _torch_csr(block.T.tocsr()) if for_training else None)
-        return self._rows_on_device(index, for_training)
+        if self._gather_in_torch:
+            return self._gather(index, for_training)
+        return self._from_scipy(self._csr[index.numpy()], for_training)
 
     def slice(self, start: int, stop: int) -> torch.Tensor | SparseBatch:
         """Return the consecutive rows ``start:stop`` for inference."""
         if not self.sparse:
             return self._dense[start:stop]
-        if not self._gather_in_torch:
-            block = self._csr[start:stop]
-            return (
-                torch.from_numpy(block.toarray())
-                if self._multiply_dense
-                else SparseBatch(_torch_csr(block), None)
-            )
-        return self._rows_on_device(torch.arange(start, stop, device=self.device), False)
+        if self._gather_in_torch:
+            return self._gather(torch.arange(start, stop, device=self.device), False)
+        return self._from_scipy(self._csr[start:stop], False)
 
-    def _rows_on_device(
-        self, index: torch.Tensor, for_training: bool
-    ) -> torch.Tensor | SparseBatch:
+    def _from_scipy(self, block: sp.csr_matrix, for_training: bool) -> torch.Tensor | SparseBatch:
+        if self._multiply_dense:
+            return torch.from_numpy(block.toarray())
+        transposed = _csr_parts(block.tocsc()) if for_training else None
+        return SparseBatch(_csr_parts(block), block.shape, transposed)
+
+    def _gather(self, index: torch.Tensor, for_training: bool) -> torch.Tensor | SparseBatch:
+        """Cut rows from the device CSR arrays with vectorised index arithmetic."""
         starts = self._crow[index]
         lengths = self._crow[index + 1] - starts
-        crow = torch.zeros(index.numel() + 1, dtype=torch.int64, device=self.device)
-        torch.cumsum(lengths, 0, out=crow[1:])
-        total = int(crow[-1])
-        offsets = torch.repeat_interleave(starts - crow[:-1], lengths, output_size=total)
+        new_starts = torch.cumsum(lengths, 0) - lengths
+        total = int(lengths.sum())
+        offsets = torch.repeat_interleave(starts - new_starts, lengths, output_size=total)
         offsets += torch.arange(total, device=self.device)
-        shape = (index.numel(), self.n_cols)
-        x = torch.sparse_csr_tensor(
-            crow, self._col[offsets], self._val[offsets], size=shape, check_invariants=False
+        cols, vals = self._col[offsets], self._val[offsets]
+        n_rows = index.numel()
+        row_ids = torch.repeat_interleave(
+            torch.arange(n_rows, device=self.device), lengths, output_size=total
         )
         if self._multiply_dense:
-            return x.to_dense()
-        if not for_training:
-            return SparseBatch(x, None)
-        csc = x.to_sparse_csc()
-        x_t = torch.sparse_csr_tensor(
-            csc.ccol_indices(),
-            csc.row_indices(),
-            csc.values(),
-            size=shape[::-1],
-            check_invariants=False,
-        )
-        return SparseBatch(x, x_t)
+            dense = torch.zeros(n_rows, self.n_cols, device=self.device)
+            dense[row_ids, cols] = vals
+            return dense
+        transposed = None
+        if for_training:
+            order = torch.argsort(cols, stable=True)
+            per_col = torch.bincount(cols, minlength=self.n_cols)
+            transposed = CSRParts(torch.cumsum(per_col, 0) - per_col, row_ids[order], vals[order])
+        return SparseBatch(CSRParts(new_starts, cols, vals), (n_rows, self.n_cols), transposed)
 
 
-def _silence_sparse_beta_warning() -> None:
-    """Consume torch's once-per-process "sparse CSR is in beta" warning at import.
-
-    Done once on the importing (main) thread, so no warning filter has to be
-    changed later inside a worker thread.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _torch_csr(sp.csr_matrix((1, 1), dtype=np.float32))
-
-
-def _torch_csr(block: sp.csr_matrix) -> torch.Tensor:
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(block.indptr.astype(np.int64, copy=False)),
-        torch.from_numpy(block.indices.astype(np.int64, copy=False)),
-        torch.from_numpy(block.data),
-        size=block.shape,
-        check_invariants=False,
+def _csr_parts(matrix: sp.csr_matrix | sp.csc_matrix) -> CSRParts:
+    """Compressed rows (of a CSR) or compressed rows of the transpose (of a CSC)."""
+    starts, indices = matrix.indptr[:-1], matrix.indices
+    if starts.dtype != indices.dtype:
+        starts, indices = starts.astype(np.int64), indices.astype(np.int64)
+    return CSRParts(
+        torch.from_numpy(starts), torch.from_numpy(indices), torch.from_numpy(matrix.data)
     )
 
 
@@ -541,6 +527,3 @@ def fit_and_predict(
     for start, stop, log_p in trainer.log_probabilities():
         predicted[start:stop] = log_p.argmax(1)
     return predicted[predict].cpu().numpy()
-
-
-_silence_sparse_beta_warning()

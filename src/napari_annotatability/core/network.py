@@ -12,8 +12,10 @@ because the first layer holds most of the network's arithmetic.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
@@ -58,31 +60,52 @@ def layer_widths(
     return [n_features, *hidden, n_classes]
 
 
+@dataclass(frozen=True)
+class CSRParts:
+    """Compressed rows: row ``i`` holds ``indices``/``values`` from ``starts[i]`` to the next start.
+
+    ``starts`` and ``indices`` share one integer dtype (as ``embedding_bag`` requires).
+    """
+
+    starts: torch.Tensor
+    indices: torch.Tensor
+    values: torch.Tensor
+
+    def weighted_sum(self, table: torch.Tensor) -> torch.Tensor:
+        """``M @ table`` for the sparse matrix ``M`` these rows describe (one fused kernel)."""
+        return F.embedding_bag(
+            self.indices, table, self.starts, mode="sum", per_sample_weights=self.values
+        )
+
+
+@dataclass(frozen=True)
+class SparseBatch:
+    """A sparse batch of cells: its rows, its shape and, for training, its transpose."""
+
+    rows: CSRParts
+    shape: tuple[int, int]
+    transposed: CSRParts | None = None
+
+    def to_dense(self) -> torch.Tensor:
+        """The batch as a dense tensor (for tests and inspection)."""
+        return self.rows.weighted_sum(torch.eye(self.shape[1], device=self.rows.values.device))
+
+
 class _SparseFirstLayer(torch.autograd.Function):
-    """``x @ W^T + b`` for a sparse CSR ``x``, with the weight gradient from ``x^T`` (CSR)."""
+    """``x @ W + b`` for a sparse batch ``x``; the weight gradient ``x^T @ grad`` is also sparse.
+
+    Both products are weighted sums of table rows (``embedding_bag``), which touch only the
+    non-zeros: the forward sums rows of ``W``, the backward sums rows of the output gradient.
+    """
 
     @staticmethod
-    def forward(ctx, x, x_t, weight_t, bias):
-        ctx.save_for_backward(x_t)
-        return torch.addmm(bias, x, weight_t)
+    def forward(ctx, batch, weight_t, bias):
+        ctx.transposed = batch.transposed
+        return batch.rows.weighted_sum(weight_t) + bias
 
     @staticmethod
     def backward(ctx, grad_out):
-        (x_t,) = ctx.saved_tensors
-        return None, None, x_t @ grad_out, grad_out.sum(0)
-
-
-class SparseBatch:
-    """A batch of rows held as CSR, with its transpose (also CSR) for the backward pass."""
-
-    def __init__(self, x: torch.Tensor, x_t: torch.Tensor | None) -> None:
-        self.x = x
-        self.x_t = x_t
-
-    @property
-    def shape(self) -> torch.Size:
-        """Batch shape (rows x features)."""
-        return self.x.shape
+        return None, ctx.transposed.weighted_sum(grad_out), grad_out.sum(0)
 
 
 class AnnotatabilityNet(nn.Module):
@@ -110,10 +133,12 @@ class AnnotatabilityNet(nn.Module):
     def forward(self, x: torch.Tensor | SparseBatch) -> torch.Tensor:
         """Return log-probabilities, one row per cell."""
         if isinstance(x, SparseBatch):
-            if x.x_t is not None and torch.is_grad_enabled():
-                h = _SparseFirstLayer.apply(x.x, x.x_t, self.first_weight_t, self.first_bias)
+            if torch.is_grad_enabled():
+                if x.transposed is None:
+                    raise ValueError("A sparse training batch needs its transpose.")
+                h = _SparseFirstLayer.apply(x, self.first_weight_t, self.first_bias)
             else:
-                h = torch.addmm(self.first_bias, x.x, self.first_weight_t)
+                h = x.rows.weighted_sum(self.first_weight_t) + self.first_bias
         else:
             h = torch.addmm(self.first_bias, x, self.first_weight_t)
         return torch.log_softmax(self.rest(h), dim=1)
