@@ -159,3 +159,21 @@ def test_corrected_labels_needs_suggestions():
     adata = synthetic_tissue(n_cells=100, seed=0)
     with pytest.raises(AnnotatabilityInputError, match="run annotate"):
         nat.corrected_labels(adata, "label")
+
+
+def test_compare_annotations_with_dropped_cells():
+    adata = synthetic_tissue(n_cells=300, n_genes=30, n_classes=3, seed=4)
+    labels = adata.obs["label"].astype(object)
+    labels.iloc[[0, 10]] = None
+    adata.obs["partial"] = labels
+    table = nat.compare_annotations(
+        adata,
+        "partial",
+        "true_label",
+        normalize=True,
+        epochs=3,
+        drop_missing=True,
+        device="cpu",
+    )
+    assert table.iloc[[0, 10]].isna().all().all()
+    assert table.drop(index=table.index[[0, 10]]).notna().all().all()

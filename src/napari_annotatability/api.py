@@ -421,36 +421,11 @@ def training_dynamics(
         ``True`` for a progress bar, or a callable receiving each update.
     **params
         Fields of :class:`~napari_annotatability.core.dynamics.TrainingParams`.
+
+    Returns
+    -------
+    The record of the cells used (all cells, or those with a label if ``drop_missing``).
     """
-    return _run_dynamics(
-        adata,
-        label_key,
-        other_key=other_key,
-        layer=layer,
-        use_rep=use_rep,
-        normalize=normalize,
-        n_top_genes=n_top_genes,
-        drop_missing=drop_missing,
-        device=device,
-        progress=progress,
-        **params,
-    )[1]
-
-
-def _run_dynamics(
-    adata: AnnData,
-    label_key: str,
-    *,
-    other_key,
-    layer,
-    use_rep,
-    normalize,
-    n_top_genes,
-    drop_missing,
-    device,
-    progress,
-    **params,
-) -> tuple[TrainingInputs, DynamicsRecord]:
     inputs = prepare_inputs(
         adata,
         label_key,
@@ -467,25 +442,17 @@ def _run_dynamics(
     )
     p = TrainingParams(**params)
     steps = _dynamics(
-        inputs.X, inputs.labels.codes, inputs.labels.n_classes, p, device=device, other_codes=other
+        inputs.X,
+        inputs.labels.codes,
+        inputs.labels.n_classes,
+        p,
+        device=device,
+        other_codes=other,
     )
-    return inputs, run_steps(steps, progress, total=p.epochs)
+    return run_steps(steps, progress, total=p.epochs)
 
 
-def compare_annotations(
-    adata: AnnData,
-    label_key: str,
-    other_key: str,
-    *,
-    layer: str | None = None,
-    use_rep: str | None = None,
-    normalize: bool = False,
-    n_top_genes: int | None = None,
-    drop_missing: bool = False,
-    device: str = "auto",
-    progress: bool | Callable[[EpochProgress], None] = False,
-    **params,
-) -> pd.DataFrame:
+def compare_annotations(adata: AnnData, label_key: str, other_key: str, **kwargs) -> pd.DataFrame:
     """Train on one annotation while recording a second one (METHOD 1.7).
 
     Writes ``obs["conf"]``/``obs["var"]`` for ``label_key`` and
@@ -498,23 +465,12 @@ def compare_annotations(
         Data and the annotation the network trains on.
     other_key
         The second annotation (same class set).
-    layer, use_rep, normalize, n_top_genes, drop_missing, device, progress, **params
-        As for :func:`training_dynamics`.
+    **kwargs
+        As for :func:`training_dynamics` (input, preprocessing, device, training).
     """
-    inputs, record = _run_dynamics(
-        adata,
-        label_key,
-        other_key=other_key,
-        layer=layer,
-        use_rep=use_rep,
-        normalize=normalize,
-        n_top_genes=n_top_genes,
-        drop_missing=drop_missing,
-        device=device,
-        progress=progress,
-        **params,
-    )
-    mask = inputs.cell_mask
+    record = training_dynamics(adata, label_key, other_key=other_key, **kwargs)
+    # the cells used: all, or those with a label when drop_missing=True
+    mask = adata.obs[label_key].notna().to_numpy()
     conf, var = confidence_and_variability(record.probabilities)
     conf_b, var_b = confidence_and_variability(record.other_probabilities)
     table = pd.DataFrame(
