@@ -369,18 +369,17 @@ def run_steps(
 ):
     """Run a step generator to its end, reporting progress; returns its result."""
     bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="epoch", dynamic_ncols=True)
     try:
         while True:
             try:
                 update = next(steps)
             except StopIteration as stop:
                 return stop.value
-            if bar is not None:
-                bar.total = getattr(update, "total_steps", bar.total)
+            if progress is True:
+                if bar is None:  # created at the first update, once the total is known
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=update.total_steps or total, unit="epoch", dynamic_ncols=True)
                 bar.set_description(update.phase, refresh=False)
                 bar.set_postfix(loss=f"{update.loss:.3f}", refresh=False)
                 bar.update(1)
