@@ -5,6 +5,7 @@ import sys
 import time
 
 import anndata as ad
+import pandas as pd
 import pytest
 
 from napari_annotatability.cli import main
@@ -116,3 +117,36 @@ def test_interrupted_run_leaves_no_partial_output(tmp_path):
     assert proc.returncode == 130
     assert "nothing was written" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5ad"]
+
+
+@pytest.fixture
+def scored_file(counts_file):
+    out = counts_file.with_name("scored.h5ad")
+    assert main(["score", str(counts_file), "--normalize", "-o", str(out), *FAST]) == 0
+    return out
+
+
+def test_genes_writes_var_and_a_csv(scored_file, capsys):
+    out = scored_file.with_name("genes.h5ad")
+    csv = scored_file.with_name("genes.csv")
+    args = ["genes", str(scored_file), "--layer", "counts", "--min-counts", "10"]
+    assert main([*args, "-o", str(out), "--csv", str(csv)]) == 0
+    assert "conf_score_high" in ad.read_h5ad(out).var
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["gene", "score", "direction", "rank"]
+    assert "top high:" in capsys.readouterr().out
+
+
+def test_graph_writes_the_scanpy_layout(scored_file):
+    out = scored_file.with_name("graph.h5ad")
+    assert main(["graph", str(scored_file), "--k", "5", "--key-added", "tg", "-o", str(out)]) == 0
+    graph = ad.read_h5ad(out)
+    assert graph.uns["tg"]["connectivities_key"] == "tg_connectivities"
+    assert graph.obsp["tg_distances"].getnnz(axis=1).max() == 5
+
+
+def test_graph_without_confidence_is_a_clear_error(counts_file, capsys):
+    out = counts_file.with_name("graph.h5ad")
+    assert main(["graph", str(counts_file), "-o", str(out)]) == 2
+    assert "run annotate" in capsys.readouterr().err
+    assert not out.exists()

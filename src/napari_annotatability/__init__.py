@@ -16,6 +16,9 @@ from napari_annotatability.api import (
     annotate_steps,
     compare_annotations,
     corrected_labels,
+    gene_scores,
+    ranked_genes,
+    trainability_graph,
     training_dynamics,
 )
 from napari_annotatability.core.errors import AnnotatabilityInputError
@@ -27,5 +30,8 @@ __all__ = [
     "annotate_steps",
     "compare_annotations",
     "corrected_labels",
+    "gene_scores",
+    "ranked_genes",
+    "trainability_graph",
     "training_dynamics",
 ]

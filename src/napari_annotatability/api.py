@@ -505,3 +505,189 @@ def corrected_labels(adata: AnnData, label_key: str) -> pd.Series:
         index=adata.obs_names,
         name=f"{label_key}_corrected",
     )
+
+
+def gene_scores(
+    adata: AnnData,
+    *,
+    conf_key: str = io.CONF_KEY,
+    layer: str | None = None,
+    min_counts: float = 100,
+    power: float = 1,
+    power_low: float = 1,
+) -> pd.DataFrame:
+    """Score genes by their association with annotation trainability (METHOD section 4).
+
+    Writes ``var["conf_score_high"]``, ``var["conf_score_low"]`` and
+    ``var["conf_score_mid"]`` (NaN for genes left out), ``var["conf_score_filtered"]``
+    (why a gene was left out, empty when kept) and ``uns["annotatability_genes"]``.
+
+    Parameters
+    ----------
+    adata
+        Data with ``obs[conf_key]`` (run :func:`annotate` first).
+    conf_key
+        The confidence column.
+    layer
+        Score ``adata.layers[layer]`` instead of ``X`` (e.g. raw counts).
+    min_counts, power, power_low
+        As in the reference: genes with a column sum below ``min_counts`` are left out.
+
+    Returns
+    -------
+    A ranked table with columns ``gene``, ``score``, ``direction`` (``high``: expressed
+    where annotations are learned confidently; ``low``: where they are not).
+    """
+    from napari_annotatability.core.genes import HIGH, LOW, MID
+    from napari_annotatability.core.genes import gene_scores as _scores
+    from napari_annotatability.core.inputs import select_matrix
+
+    if conf_key not in adata.obs.columns:
+        raise AnnotatabilityInputError(
+            f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) first."
+        )
+    X, _, _ = select_matrix(adata, layer=layer)
+    scores = _scores(
+        X,
+        adata.obs[conf_key].to_numpy(),
+        min_counts=min_counts,
+        power=power,
+        power_low=power_low,
+    )
+    for key, values in ((HIGH, scores.high), (LOW, scores.low), (MID, scores.mid)):
+        adata.var[key] = _expand(values, scores.kept, np.nan)
+    reason = np.full(adata.n_vars, "", dtype=object)
+    reason[scores.too_few_counts] = f"total counts < {min_counts:g}"
+    reason[scores.constant] = "constant across cells"
+    adata.var["conf_score_filtered"] = reason
+    adata.uns["annotatability_genes"] = {
+        "conf_key": conf_key,
+        "layer": layer or "X",
+        "min_counts": float(min_counts),
+        "power": float(power),
+        "power_low": float(power_low),
+        "n_scored": int(scores.kept.sum()),
+        "n_too_few_counts": int(scores.too_few_counts.sum()),
+        "n_constant": int(scores.constant.sum()),
+    }
+    logger.info(
+        "Scored %d genes; left out %d with total counts < %g and %d constant ones.",
+        scores.kept.sum(),
+        scores.too_few_counts.sum(),
+        min_counts,
+        scores.constant.sum(),
+    )
+    return ranked_genes(adata)
+
+
+def ranked_genes(adata: AnnData) -> pd.DataFrame:
+    """The tidy ranked gene table from ``var`` (after :func:`gene_scores`)."""
+    from napari_annotatability.core.genes import HIGH, LOW
+
+    if HIGH not in adata.var.columns:
+        raise AnnotatabilityInputError("No gene scores in adata.var; run gene_scores first.")
+    tables = []
+    for key, direction in ((HIGH, "high"), (LOW, "low")):
+        column = adata.var[key].dropna().sort_values(ascending=False)
+        tables.append(
+            pd.DataFrame(
+                {
+                    "gene": column.index.astype(str),
+                    "score": column.to_numpy(),
+                    "direction": direction,
+                    "rank": np.arange(1, column.size + 1),
+                }
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+def trainability_graph(
+    adata: AnnData,
+    *,
+    conf_key: str = io.CONF_KEY,
+    use_rep: str = "X_pca",
+    alpha: float = 0.9,
+    k: int = 15,
+    key_added: str = "trainability",
+    mean_distance: str = "auto",
+    overwrite: bool = False,
+) -> None:
+    """Build the trainability-aware kNN graph (METHOD section 5) where scanpy finds it.
+
+    Writes ``obsp[f"{key_added}_connectivities"]``, ``obsp[f"{key_added}_distances"]`` and
+    ``uns[key_added]`` in the layout of ``sc.pp.neighbors``, so that
+    ``sc.tl.umap(adata, neighbors_key=key_added)`` and ``sc.tl.leiden(adata,
+    neighbors_key=key_added)`` use it. Computes PCA with scanpy when ``use_rep`` is
+    ``"X_pca"`` and missing.
+
+    Parameters
+    ----------
+    adata
+        Data with ``obs[conf_key]``.
+    conf_key
+        The confidence column.
+    use_rep
+        The embedding in ``obsm``.
+    alpha, k
+        Mixing weight of embedding distance vs confidence-rank distance; neighbours.
+    key_added
+        Name of the graph; an existing one is kept unless ``overwrite``.
+    mean_distance
+        ``"exact"`` (O(n^2 d) time, O(n) memory), ``"estimate"`` (random pairs; the relative
+        error is recorded) or ``"auto"`` (exact up to 50,000 cells).
+    overwrite
+        Replace an existing graph of that name.
+    """
+    from napari_annotatability.core import graph as g
+
+    if conf_key not in adata.obs.columns:
+        raise AnnotatabilityInputError(
+            f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) "
+            "(CLI: napari-annotatability score) first."
+        )
+    if key_added in adata.uns and not overwrite:
+        raise AnnotatabilityInputError(
+            f"adata.uns[{key_added!r}] already holds a graph; choose another key_added "
+            "(CLI: --key-added) or pass overwrite=True (CLI: --overwrite)."
+        )
+    if use_rep not in adata.obsm:
+        if use_rep != "X_pca":
+            raise AnnotatabilityInputError(
+                f"Embedding {use_rep!r} not found in adata.obsm; available: "
+                f"{sorted(adata.obsm.keys()) or 'none'}."
+            )
+        import scanpy as sc
+
+        logger.warning("adata.obsm['X_pca'] is missing; computing PCA with scanpy.")
+        sc.pp.pca(adata)
+    if mean_distance not in ("auto", "exact", "estimate"):
+        raise AnnotatabilityInputError(
+            f"mean_distance must be 'auto', 'exact' or 'estimate'; got {mean_distance!r}."
+        )
+    Z = np.asarray(adata.obsm[use_rep])
+    exact = mean_distance == "exact" or (mean_distance == "auto" and adata.n_obs <= 50_000)
+    dbar, rel_error = (
+        (g.mean_pairwise_distance(Z), 0.0) if exact else g.estimate_mean_pairwise_distance(Z)
+    )
+    result = g.trainability_graph(
+        Z, adata.obs[conf_key].to_numpy(), alpha=alpha, k=k, mean_distance=dbar
+    )
+    conn_key, dist_key = f"{key_added}_connectivities", f"{key_added}_distances"
+    adata.obsp[conn_key] = result.connectivities
+    adata.obsp[dist_key] = result.distances
+    adata.uns[key_added] = {
+        "connectivities_key": conn_key,
+        "distances_key": dist_key,
+        "params": {
+            "n_neighbors": int(k),
+            "method": "annotatability",
+            "metric": "trainability-aware",
+            "use_rep": use_rep,
+            "alpha": float(alpha),
+            "conf_key": conf_key,
+            "mean_distance": float(dbar),
+            "mean_distance_exact": bool(exact),
+            "mean_distance_rel_error": float(rel_error),
+        },
+    }

@@ -82,7 +82,113 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     out.add_argument("-v", "--verbose", action="store_true", help="log details")
     score.set_defaults(func=_score)
+
+    genes = sub.add_parser(
+        "genes",
+        help="score genes by their association with confidence (needs obs['conf'])",
+        description="Gene scores (METHOD 4) into var; a ranked table to CSV.",
+    )
+    genes.add_argument("input", type=Path, help="scored .h5ad (from 'score')")
+    genes.add_argument("--layer", help="score adata.layers[LAYER] instead of X")
+    genes.add_argument("--min-counts", type=float, default=100)
+    genes.add_argument("--power", type=float, default=1)
+    genes.add_argument("--power-low", type=float, default=1)
+    genes.add_argument("--csv", type=Path, help="write the ranked gene table here")
+    _output_options(genes)
+    genes.set_defaults(func=_genes)
+
+    graph = sub.add_parser(
+        "graph",
+        help="build the trainability-aware kNN graph (needs obs['conf'])",
+        description="Trainability-aware graph (METHOD 5) in scanpy's neighbours layout.",
+    )
+    graph.add_argument("input", type=Path, help="scored .h5ad (from 'score')")
+    graph.add_argument("--alpha", type=float, default=0.9)
+    graph.add_argument("--k", type=int, default=15)
+    graph.add_argument("--use-rep", default="X_pca", help="embedding in obsm (PCA if missing)")
+    graph.add_argument("--key-added", default="trainability")
+    graph.add_argument(
+        "--mean-distance",
+        choices=("auto", "exact", "estimate"),
+        default="auto",
+        help="Dbar exactly (O(n^2)) or from random pairs (auto: exact up to 50k cells)",
+    )
+    _output_options(graph)
+    graph.set_defaults(func=_graph)
     return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output .h5ad")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output file (and an existing graph of that key)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+
+def _read_for_output(args: argparse.Namespace):
+    from napari_annotatability.core import anndata_io as io
+
+    if args.output.resolve() == args.input.resolve() and not args.overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(args.output)!r} is the input file; choose another -o or pass --overwrite."
+        )
+    if args.output.exists() and not args.overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(args.output)!r} already exists; choose another -o or pass --overwrite."
+        )
+    return io.read_h5ad(args.input)
+
+
+def _genes(args: argparse.Namespace) -> int:
+    from napari_annotatability import api
+    from napari_annotatability.core import anndata_io as io
+
+    adata = _read_for_output(args)
+    table = api.gene_scores(
+        adata,
+        layer=args.layer,
+        min_counts=args.min_counts,
+        power=args.power,
+        power_low=args.power_low,
+    )
+    io.write_h5ad_atomic(adata, args.output, overwrite=args.overwrite)
+    if args.csv is not None:
+        io.write_csv_atomic(table, args.csv, overwrite=args.overwrite)
+    info = adata.uns["annotatability_genes"]
+    top = table[table["direction"] == "high"].head(10)["gene"].tolist()
+    sys.stdout.write(
+        f"Scored {info['n_scored']} genes (left out {info['n_too_few_counts']} with total "
+        f"counts < {args.min_counts:g}, {info['n_constant']} constant); wrote {args.output}\n"
+        f"  top high: {', '.join(top)}\n"
+    )
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from napari_annotatability import api
+    from napari_annotatability.core import anndata_io as io
+
+    adata = _read_for_output(args)
+    api.trainability_graph(
+        adata,
+        use_rep=args.use_rep,
+        alpha=args.alpha,
+        k=args.k,
+        key_added=args.key_added,
+        mean_distance=args.mean_distance,
+        overwrite=args.overwrite,
+    )
+    io.write_h5ad_atomic(adata, args.output, overwrite=args.overwrite)
+    params = adata.uns[args.key_added]["params"]
+    sys.stdout.write(
+        f"Built the trainability-aware graph (k={args.k}, alpha={args.alpha:g}, "
+        f"Dbar={params['mean_distance']:.4g}); wrote {args.output}\n"
+        f"  use it with sc.tl.umap(adata, neighbors_key={args.key_added!r})\n"
+    )
+    return 0
 
 
 def _output_path(args: argparse.Namespace) -> Path:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -93,6 +94,19 @@ def write_h5ad_atomic(
     -------
     The destination path.
     """
+    return _write_atomically(
+        path, overwrite, lambda tmp: adata.write_h5ad(tmp, compression=compression)
+    )
+
+
+def write_csv_atomic(table, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a pandas table as CSV through a temporary file and a rename."""
+    return _write_atomically(path, overwrite, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def _write_atomically(
+    path: str | os.PathLike, overwrite: bool, write: Callable[[str], object]
+) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise AnnotatabilityInputError(
@@ -106,7 +120,7 @@ def write_h5ad_atomic(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        adata.write_h5ad(tmp, compression=compression)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

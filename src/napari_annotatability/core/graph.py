@@ -1,0 +1,229 @@
+"""The trainability-aware kNN graph (METHOD section 5), exact, in O(n k) memory.
+
+``D'_ij = alpha * D_ij / Dbar + (1 - alpha) * |r_i - r_j| / M`` mixes the Euclidean
+distance ``D`` in an embedding (PCA) with the distance between the cells' confidence
+ranks ``r``; each cell keeps its ``k`` nearest cells under ``D'`` and the edges weigh
+``exp(-D'_ij / Dbar')``. The dense n x n matrices of the reference are never built:
+queries run in blocks against all cells and keep only their ``k`` best, so memory is
+O(n k) plus one block.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from napari_annotatability.core.errors import AnnotatabilityInputError
+
+logger = logging.getLogger(__name__)
+
+#: Entries of one query block x all cells distance matrix (float64: 1 GB).
+_BLOCK_ENTRIES = 2**27
+
+
+def confidence_ranks(conf: np.ndarray) -> np.ndarray:
+    """Position of each cell when sorted by confidence ascending (stable: ties by index)."""
+    order = np.argsort(np.asarray(conf), kind="stable")
+    ranks = np.empty(order.size, dtype=np.int64)
+    ranks[order] = np.arange(order.size)
+    return ranks
+
+
+def mean_rank_distance(n: int) -> float:
+    """``M = (n + 1) / 3``, the mean of ``|r_i - r_j|`` over unordered pairs ``i < j``."""
+    return (n + 1) / 3
+
+
+def mean_mixed_distance(n: int, alpha: float) -> float:
+    """``Dbar'``: the mean of ``D'`` over all n^2 ordered pairs, in closed form."""
+    return alpha + (1 - alpha) * (n - 1) / n
+
+
+def _block_rows(n: int, entries: int = _BLOCK_ENTRIES) -> int:
+    return max(1, min(n, entries // max(n, 1)))
+
+
+def mean_pairwise_distance(Z: np.ndarray) -> float:
+    """Exact mean Euclidean distance over all n^2 ordered pairs (diagonal included).
+
+    O(n^2 d) time in blocks, O(n) extra memory beyond one block.
+    """
+    Zt = torch.as_tensor(np.asarray(Z, dtype=np.float64))
+    n = Zt.shape[0]
+    total = 0.0
+    step = _block_rows(n)
+    for start in range(0, n, step):
+        total += float(torch.cdist(Zt[start : start + step], Zt).sum())
+    return total / n**2
+
+
+def estimate_mean_pairwise_distance(
+    Z: np.ndarray, n_pairs: int = 2_000_000, seed: int = 0
+) -> tuple[float, float]:
+    """Estimate the mean distance from random ordered pairs.
+
+    Returns
+    -------
+    The estimate and its relative standard error.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    n = Z.shape[0]
+    i = rng.integers(0, n, n_pairs)
+    j = rng.integers(0, n, n_pairs)
+    d = np.linalg.norm(Z[i] - Z[j], axis=1)
+    mean = float(d.mean())
+    rel_error = float(d.std(ddof=1) / np.sqrt(n_pairs) / mean) if mean > 0 else 0.0
+    return mean, rel_error
+
+
+@dataclass(frozen=True)
+class TrainabilityGraph:
+    """The graph in scanpy's layout, and how it was built.
+
+    Attributes
+    ----------
+    connectivities
+        Symmetric CSR: ``W_ij = exp(-D'_ij / Dbar')`` where ``j`` is among the ``k``
+        nearest cells of ``i`` or ``i`` among those of ``j``.
+    distances
+        CSR with the ``k`` nearest cells of each row and their ``D'``.
+    mean_distance
+        ``Dbar`` used.
+    mean_distance_rel_error
+        Relative standard error of ``Dbar`` (0 when exact).
+    """
+
+    connectivities: sp.csr_matrix
+    distances: sp.csr_matrix
+    mean_distance: float
+    mean_distance_rel_error: float
+
+
+def trainability_graph(
+    Z: np.ndarray,
+    conf: np.ndarray,
+    *,
+    alpha: float = 0.9,
+    k: int = 15,
+    mean_distance: float | None = None,
+) -> TrainabilityGraph:
+    """Build the trainability-aware graph exactly.
+
+    Parameters
+    ----------
+    Z
+        Cells x components embedding (e.g. PCA).
+    conf
+        Per-cell confidence.
+    alpha
+        Weight of the embedding distance against the confidence-rank distance, in [0, 1].
+    k
+        Neighbours per cell (``1 <= k < n``).
+    mean_distance
+        ``Dbar``; computed exactly when ``None``.
+
+    Returns
+    -------
+    The :class:`TrainabilityGraph`. Ties in ``D'`` are broken by the lower cell index.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    n = Z.shape[0]
+    if Z.ndim != 2 or conf.shape != (n,):
+        raise AnnotatabilityInputError(
+            f"The embedding ({Z.shape}) and conf ({conf.shape}) must cover the same cells."
+        )
+    if not 0 <= alpha <= 1:
+        raise AnnotatabilityInputError(f"alpha must be in [0, 1]; got {alpha!r}.")
+    if not 1 <= k < n:
+        raise AnnotatabilityInputError(f"k must be between 1 and n - 1 = {n - 1}; got {k!r}.")
+    if not (np.isfinite(Z).all() and np.isfinite(conf).all()):
+        raise AnnotatabilityInputError("The embedding or conf has NaN or infinite values.")
+    rel_error = 0.0
+    if mean_distance is None:
+        mean_distance = mean_pairwise_distance(Z)
+    if mean_distance <= 0:
+        raise AnnotatabilityInputError("All cells sit at one point of the embedding (Dbar = 0).")
+    mixed = _MixedDistance(
+        Z, confidence_ranks(conf), alpha / mean_distance, (1 - alpha) / mean_rank_distance(n)
+    )
+    neighbours = np.empty((n, k), dtype=np.int64)
+    values = np.empty((n, k), dtype=np.float64)
+    step = _block_rows(n, 2**25)
+    for start in range(0, n, step):
+        rows = torch.arange(start, min(n, start + step))
+        neighbours[rows], values[rows] = mixed.k_nearest(rows, k)
+    weights = np.exp(-values / mean_mixed_distance(n, alpha))
+    rows = np.repeat(np.arange(n), k)
+    distances = sp.csr_matrix((values.ravel(), (rows, neighbours.ravel())), shape=(n, n))
+    directed = sp.csr_matrix((weights.ravel(), (rows, neighbours.ravel())), shape=(n, n))
+    connectivities = directed.maximum(directed.T).tocsr()
+    return TrainabilityGraph(connectivities, distances, float(mean_distance), rel_error)
+
+
+class _MixedDistance:
+    """``D'`` between query cells and all cells, fast in bulk and exact where it decides.
+
+    The bulk pass uses float32 matrix products (``|a|^2 + |b|^2 - 2ab``); its error on a
+    distance is at most ``sqrt(8 eps (|a|^2 + |b|^2))``, which bounds how far a cell
+    outside the candidates could be from the exact ``k``-th value.
+    """
+
+    def __init__(self, Z: np.ndarray, ranks: np.ndarray, scale_d: float, scale_r: float):
+        Z = Z - Z.mean(axis=0)  # distances are unchanged; smaller norms, smaller errors
+        self.Z = torch.as_tensor(Z)
+        self.Z32 = self.Z.float()
+        self.ranks = torch.as_tensor(ranks, dtype=torch.float64)
+        self.ranks32 = self.ranks.float()[:, None]  # exact below 2^24 cells
+        self.scale_d, self.scale_r = scale_d, scale_r
+        norm_sq = float((self.Z**2).sum(dim=1).max())
+        eps = float(torch.finfo(torch.float32).eps)
+        # float32 distance error, plus the rounding of the float32 sum of two terms ~1
+        self.tolerance = scale_d * np.sqrt(8 * eps * 2 * norm_sq) + 8 * eps * (1 + scale_d)
+
+    def _rank_term(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        return self.scale_r * (self.ranks[rows] - self.ranks[cols]).abs()
+
+    def fast(self, rows: torch.Tensor) -> torch.Tensor:
+        """All-cells ``D'`` of ``rows`` via matrix products (error below the tolerance)."""
+        out = torch.cdist(self.Z32[rows], self.Z32).mul_(self.scale_d)
+        out.add_(torch.cdist(self.ranks32[rows], self.ranks32, p=1), alpha=self.scale_r)
+        out[torch.arange(rows.numel()), rows] = torch.inf
+        return out
+
+    def exact(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``D'`` of the pairs ``(rows[:, None], cols)`` from coordinate differences."""
+        diff = self.Z[rows][:, None, :] - self.Z[cols]
+        out = self.scale_d * torch.linalg.vector_norm(diff, dim=2)
+        out += self._rank_term(rows[:, None], cols)
+        return out.masked_fill(cols == rows[:, None], torch.inf)
+
+    def k_nearest(self, rows: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest cells of each row under exact ``D'``, ties by lower index.
+
+        Candidates come from the fast distances (``2k`` per row); they are rescored
+        exactly, and a row whose candidates might miss a cell within the tolerance of
+        its exact ``k``-th value is rescored against all cells.
+        """
+        n = self.Z.shape[0]
+        fast = self.fast(rows)
+        m = min(2 * k, n - 1)
+        approx, cand = torch.topk(fast, m, dim=1, largest=False, sorted=True)
+        approx = approx.double()
+        exact = self.exact(rows, cand)
+        kth = torch.kthvalue(exact, k, dim=1).values
+        unsafe = (approx[:, -1] <= kth + self.tolerance) & (m < n - 1)
+        idx, val = cand.numpy(), exact.numpy()
+        order = np.lexsort((idx, val), axis=1)[:, :k]
+        idx, val = np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
+        everyone = torch.arange(n)
+        for r in torch.nonzero(unsafe).flatten().tolist():
+            full = self.exact(rows[r : r + 1], everyone[None, :])[0].numpy()
+            best = np.lexsort((np.arange(n), full))[:k]
+            idx[r], val[r] = best, full[best]
+        return idx, val
