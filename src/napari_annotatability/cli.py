@@ -128,17 +128,22 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
 
 
+def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
+    """Refuse, before any work, to write over the input or an existing file."""
+    if source is not None and output.resolve() == source.resolve() and not overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
+        )
+    if output.exists() and not overwrite:
+        raise AnnotatabilityInputError(
+            f"Output {str(output)!r} already exists; choose another -o or pass --overwrite."
+        )
+
+
 def _read_for_output(args: argparse.Namespace):
     from napari_annotatability.core import anndata_io as io
 
-    if args.output.resolve() == args.input.resolve() and not args.overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(args.output)!r} is the input file; choose another -o or pass --overwrite."
-        )
-    if args.output.exists() and not args.overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(args.output)!r} already exists; choose another -o or pass --overwrite."
-        )
+    _check_output(args.input, args.output, args.overwrite)
     return io.read_h5ad(args.input)
 
 
@@ -208,14 +213,8 @@ def _score(args: argparse.Namespace) -> int:
     output = _output_path(args)
     # the demo's own default output is refreshed on every run, so the command can be repeated
     overwrite = args.overwrite or (args.sample and args.output is None)
-    if not args.sample and output.resolve() == args.input.resolve() and not args.overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
-        )
-    if output.exists() and not overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(output)!r} already exists; choose another -o or pass --overwrite."
-        )
+    # the input itself may be replaced only with an explicit --overwrite
+    _check_output(None if args.sample else args.input, output, overwrite)
     adata = datasets.visium_dlpfc() if args.sample else io.read_h5ad(args.input)
     label = args.label or adata.uns.get("label_key")
     if label is None:

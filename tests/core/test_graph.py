@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from napari_annotatability.core import graph as graph_module
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.graph import (
     confidence_ranks,
@@ -51,6 +52,17 @@ def test_graph_equals_the_dense_definition(alpha, k, ties):
     np.testing.assert_allclose(graph.connectivities.toarray(), W, atol=1e-6)
     assert (graph.distances.getnnz(axis=1) == k).all()
     assert (abs(graph.connectivities - graph.connectivities.T)).max() == 0
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_rows_rescored_within_the_tolerance_are_exact(monkeypatch, ties):
+    # a huge tolerance sends every row down the rescoring path of near-tied candidates
+    monkeypatch.setattr(graph_module, "_TOLERANCE_SAFETY", 1e4)
+    Z, conf = tissue(200, seed=3, ties=ties)
+    graph = trainability_graph(Z, conf, alpha=0.8, k=6)
+    W, dist = dense_definition(Z, conf, 0.8, 6)
+    np.testing.assert_allclose(graph.distances.toarray(), dist, atol=1e-6)
+    np.testing.assert_allclose(graph.connectivities.toarray(), W, atol=1e-6)
 
 
 def test_ranks_are_stable():
