@@ -4,7 +4,8 @@
 
 Each case runs in a fresh process (peak RSS is per process). Embedding: 50 PCs of
 clustered synthetic cells; k = 15, alpha = 0.9. The reference builds dense n x n
-matrices and runs out of memory beyond ~25k cells on 24 GB, so larger sizes are ours alone.
+matrices and runs out of memory beyond ~25k cells on 24 GB, so larger sizes are ours alone
+(500k and 1M cells take ~15 min together).
 """
 
 from __future__ import annotations

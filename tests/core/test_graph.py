@@ -65,6 +65,24 @@ def test_rows_rescored_within_the_tolerance_are_exact(monkeypatch, ties):
     np.testing.assert_allclose(graph.connectivities.toarray(), W, atol=1e-6)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize(("alpha", "k"), [(0.9, 15), (0.5, 4), (1.0, 8)])
+def test_cluster_pruned_search_is_exact(monkeypatch, alpha, k, ties):
+    # the search used above 20,000 cells, forced here on a small clustered tissue
+    monkeypatch.setattr(graph_module, "_PRUNE_ABOVE", 0)
+    rng = np.random.default_rng(k)
+    centres = rng.normal(0, 6, (6, 5))
+    Z = centres[rng.integers(0, 6, 400)] + rng.normal(size=(400, 5))
+    conf = rng.random(400)
+    if ties:
+        Z[200:] = Z[:200]
+        conf[::4] = 0.5
+    graph = trainability_graph(Z, conf, alpha=alpha, k=k)
+    W, dist = dense_definition(Z, conf, alpha, k)
+    np.testing.assert_allclose(graph.distances.toarray(), dist, atol=1e-6)
+    np.testing.assert_allclose(graph.connectivities.toarray(), W, atol=1e-6)
+
+
 def test_ranks_are_stable():
     np.testing.assert_array_equal(confidence_ranks([0.5, 0.1, 0.5, 0.0]), [2, 1, 3, 0])
 

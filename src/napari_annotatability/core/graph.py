@@ -159,16 +159,28 @@ def trainability_graph(
     )
     neighbours = np.empty((n, k), dtype=np.int64)
     values = np.empty((n, k), dtype=np.float64)
-    step = _block_rows(n)
-    for start in range(0, n, step):
-        rows = torch.arange(start, min(n, start + step))
-        neighbours[rows], values[rows] = mixed.k_nearest(rows, k)
+    if n > _PRUNE_ABOVE:
+        groups = _ClusterBounds(mixed, _cluster_count(n)).query_groups(k)
+    else:
+        everyone = torch.arange(n)
+        step = _block_rows(n)
+        groups = ((torch.arange(s, min(n, s + step)), everyone) for s in range(0, n, step))
+    for rows, cols in groups:
+        neighbours[rows], values[rows] = mixed.k_nearest(rows, k, cols)
     weights = np.exp(-values / mean_mixed_distance(n, alpha))
     rows = np.repeat(np.arange(n), k)
     distances = sp.csr_matrix((values.ravel(), (rows, neighbours.ravel())), shape=(n, n))
     directed = sp.csr_matrix((weights.ravel(), (rows, neighbours.ravel())), shape=(n, n))
     connectivities = directed.maximum(directed.T).tocsr()
     return TrainabilityGraph(connectivities, distances, float(mean_distance), rel_error)
+
+
+#: Above this many cells, whole clusters of the embedding are skipped by a lower bound.
+_PRUNE_ABOVE = 20_000
+
+
+def _cluster_count(n: int) -> int:
+    return max(2, int(np.sqrt(n)))
 
 
 #: Multiplies the float32 error bound (tests raise it to send every row down the exact path).
@@ -200,12 +212,11 @@ class _MixedDistance:
     def _rank_term(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         return self.scale_r * (self.ranks[rows] - self.ranks[cols]).abs()
 
-    def fast(self, rows: torch.Tensor) -> torch.Tensor:
-        """All-cells ``D'`` of ``rows`` via matrix products (error below the tolerance)."""
-        out = torch.cdist(self.Z32[rows], self.Z32).mul_(self.scale_d)
-        out.add_(torch.cdist(self.ranks32[rows], self.ranks32, p=1), alpha=self.scale_r)
-        out[torch.arange(rows.numel()), rows] = torch.inf
-        return out
+    def fast(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``D'`` of ``rows`` x ``cols`` via matrix products (error below the tolerance)."""
+        out = torch.cdist(self.Z32[rows], self.Z32[cols]).mul_(self.scale_d)
+        out.add_(torch.cdist(self.ranks32[rows], self.ranks32[cols], p=1), alpha=self.scale_r)
+        return out.masked_fill_(cols[None, :] == rows[:, None], torch.inf)
 
     def exact(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """``D'`` of the pairs ``(rows[:, None], cols)`` from coordinate differences."""
@@ -214,29 +225,103 @@ class _MixedDistance:
         out += self._rank_term(rows[:, None], cols)
         return out.masked_fill(cols == rows[:, None], torch.inf)
 
-    def k_nearest(self, rows: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest cells of each row under exact ``D'``, ties by lower index.
+    def k_nearest(
+        self, rows: torch.Tensor, k: int, cols: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest cells (among ``cols``, default all) of each row, exact ``D'``.
+
+        Ties go to the lower cell index; ``cols`` must hold the rows themselves and at
+        least ``k`` other cells.
 
         Candidates come from the fast distances (``2k`` per row); they are rescored
         exactly, and a row whose candidates might miss a cell within the tolerance of
         its exact ``k``-th value is rescored on every cell within that tolerance.
         """
-        n = self.Z.shape[0]
-        fast = self.fast(rows)
-        m = min(2 * k, n - 1)
-        approx, cand = torch.topk(fast, m, dim=1, largest=False, sorted=True)
-        approx = approx.double()
+        if cols is None:
+            cols = torch.arange(self.Z.shape[0])
+        fast = self.fast(rows, cols)
+        m = min(2 * k, cols.numel() - 1)
+        approx, local = torch.topk(fast, m, dim=1, largest=False, sorted=True)
+        approx, cand = approx.double(), cols[local]
         exact = self.exact(rows, cand)
         kth = torch.kthvalue(exact, k, dim=1).values
-        unsafe = (approx[:, -1] <= kth + self.tolerance) & (m < n - 1)
+        unsafe = (approx[:, -1] <= kth + self.tolerance) & (m < cols.numel() - 1)
         idx, val = cand.numpy(), exact.numpy()
         order = np.lexsort((idx, val), axis=1)[:, :k]
         idx, val = np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
         for r in torch.nonzero(unsafe).flatten().tolist():
             # every cell whose exact D' could be <= the k-th lies within the tolerance
-            near = torch.nonzero(fast[r].double() <= kth[r] + self.tolerance).flatten()
+            near = cols[torch.nonzero(fast[r].double() <= kth[r] + self.tolerance).flatten()]
             near_exact = self.exact(rows[r : r + 1], near[None, :])[0].numpy()
             near = near.numpy()
             best = np.lexsort((near, near_exact))[:k]
             idx[r], val[r] = near[best], near_exact[best]
         return idx, val
+
+
+class _ClusterBounds:
+    """Cells grouped around random centres, with bounds that let a query skip a group.
+
+    For a query ``i`` and a cluster ``c`` with centre ``mu_c``, radius ``R_c`` and rank
+    interval ``[lo_c, hi_c]``, every member ``j`` has
+    ``D'_ij >= a * max(0, |z_i - mu_c| - R_c) + b * dist(r_i, [lo_c, hi_c])``
+    (triangle inequality), so a cluster whose bound exceeds a known upper bound of the
+    query's ``k``-th ``D'`` cannot hold a neighbour.
+    """
+
+    def __init__(self, mixed: _MixedDistance, n_clusters: int, seed: int = 0) -> None:
+        self.mixed = mixed
+        Z = mixed.Z
+        n = Z.shape[0]
+        rng = np.random.default_rng(seed)
+        self.centres = Z[torch.as_tensor(rng.choice(n, n_clusters, replace=False))]
+        assign = torch.empty(n, dtype=torch.int64)
+        step = _block_rows(n_clusters)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            assign[start:stop] = self._centre_distance(torch.arange(start, stop)).argmin(1)
+        radius = torch.linalg.vector_norm(Z - self.centres[assign], dim=1)
+        zeros = torch.zeros(n_clusters, dtype=torch.float64)
+        self.radius = zeros.scatter_reduce(0, assign, radius, "amax", include_self=False)
+        ranks = mixed.ranks
+        self.rank_lo = zeros.scatter_reduce(0, assign, ranks, "amin", include_self=False)
+        self.rank_hi = zeros.scatter_reduce(0, assign, ranks, "amax", include_self=False)
+        self.order = torch.argsort(assign, stable=True)
+        self.sizes = torch.bincount(assign, minlength=n_clusters)
+        self.starts = torch.cumsum(self.sizes, 0) - self.sizes
+
+    def _centre_distance(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(
+            self.mixed.Z[rows], self.centres, compute_mode="donot_use_mm_for_euclid_dist"
+        )
+
+    def members(self, clusters: torch.Tensor) -> torch.Tensor:
+        """Cells of the given clusters, in ascending index order."""
+        parts = [self.order[self.starts[c] : self.starts[c] + self.sizes[c]] for c in clusters]
+        return torch.sort(torch.cat(parts)).values
+
+    def lower_bounds(self, rows: torch.Tensor) -> torch.Tensor:
+        """Lower bound of ``D'`` from each row to any member of each cluster."""
+        m = self.mixed
+        gap_d = (self._centre_distance(rows) - self.radius).clamp_(min=0)
+        r = m.ranks[rows, None]
+        gap_r = (self.rank_lo - r).clamp(min=0) + (r - self.rank_hi).clamp(min=0)
+        return m.scale_d * gap_d + m.scale_r * gap_r - 1e-9
+
+    def query_groups(self, k: int):
+        """Yield ``(rows, cols)``: each cluster's cells with the cells they must scan."""
+        for c in torch.nonzero(self.sizes).flatten().tolist():
+            cells = self.members(torch.tensor([c]))
+            for start in range(0, cells.numel(), 1024):
+                rows = cells[start : start + 1024]
+                bounds = self.lower_bounds(rows)
+                # an upper bound of each row's k-th D' from the closest clusters
+                by_bound = torch.argsort(bounds.min(0).values)
+                enough = int(torch.searchsorted(torch.cumsum(self.sizes[by_bound], 0), 2 * k + 1))
+                first = self.members(
+                    torch.cat([torch.tensor([c]), by_bound[: enough + 1]]).unique()
+                )
+                _, first_values = self.mixed.k_nearest(rows, k, first)
+                kth = torch.as_tensor(first_values[:, -1])
+                needed = torch.nonzero((bounds <= kth[:, None]).any(0)).flatten()
+                yield rows, self.members(torch.cat([torch.tensor([c]), needed]).unique())
