@@ -99,14 +99,11 @@ class TrainabilityGraph:
         CSR with the ``k`` nearest cells of each row and their ``D'``.
     mean_distance
         ``Dbar`` used.
-    mean_distance_rel_error
-        Relative standard error of ``Dbar`` (0 when exact).
     """
 
     connectivities: sp.csr_matrix
     distances: sp.csr_matrix
     mean_distance: float
-    mean_distance_rel_error: float
 
 
 def trainability_graph(
@@ -149,7 +146,6 @@ def trainability_graph(
         raise AnnotatabilityInputError(f"k must be between 1 and n - 1 = {n - 1}; got {k!r}.")
     if not (np.isfinite(Z).all() and np.isfinite(conf).all()):
         raise AnnotatabilityInputError("The embedding or conf has NaN or infinite values.")
-    rel_error = 0.0
     if mean_distance is None:
         mean_distance = mean_pairwise_distance(Z)
     if mean_distance <= 0:
@@ -172,7 +168,7 @@ def trainability_graph(
     distances = sp.csr_matrix((values.ravel(), (rows, neighbours.ravel())), shape=(n, n))
     directed = sp.csr_matrix((weights.ravel(), (rows, neighbours.ravel())), shape=(n, n))
     connectivities = directed.maximum(directed.T).tocsr()
-    return TrainabilityGraph(connectivities, distances, float(mean_distance), rel_error)
+    return TrainabilityGraph(connectivities, distances, float(mean_distance))
 
 
 #: Above this many cells, whole clusters of the embedding are skipped by a lower bound.
