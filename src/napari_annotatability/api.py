@@ -542,10 +542,7 @@ def gene_scores(
     from napari_annotatability.core.genes import gene_scores as _scores
     from napari_annotatability.core.inputs import select_matrix
 
-    if conf_key not in adata.obs.columns:
-        raise AnnotatabilityInputError(
-            f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) first."
-        )
+    _require_confidence(adata, conf_key)
     X, _, _ = select_matrix(adata, layer=layer)
     scores = _scores(
         X,
@@ -578,6 +575,14 @@ def gene_scores(
         scores.constant.sum(),
     )
     return ranked_genes(adata)
+
+
+def _require_confidence(adata: AnnData, conf_key: str) -> None:
+    if conf_key not in adata.obs.columns:
+        raise AnnotatabilityInputError(
+            f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) "
+            "(CLI: napari-annotatability score) first."
+        )
 
 
 def ranked_genes(adata: AnnData) -> pd.DataFrame:
@@ -641,11 +646,7 @@ def trainability_graph(
     """
     from napari_annotatability.core import graph as g
 
-    if conf_key not in adata.obs.columns:
-        raise AnnotatabilityInputError(
-            f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) "
-            "(CLI: napari-annotatability score) first."
-        )
+    _require_confidence(adata, conf_key)
     if key_added in adata.uns and not overwrite:
         raise AnnotatabilityInputError(
             f"adata.uns[{key_added!r}] already holds a graph; choose another key_added "
