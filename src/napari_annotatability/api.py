@@ -644,6 +644,56 @@ def trainability_graph(
     overwrite
         Replace an existing graph of that name.
     """
+    compute_trainability_graph(
+        adata,
+        conf_key=conf_key,
+        use_rep=use_rep,
+        alpha=alpha,
+        k=k,
+        key_added=key_added,
+        mean_distance=mean_distance,
+        overwrite=overwrite,
+    ).write(adata)
+
+
+@dataclass
+class GraphResult:
+    """A trainability-aware graph computed but not yet written (see :meth:`write`).
+
+    Computing and writing are separate so a GUI can compute in a worker thread and
+    write on the main thread.
+    """
+
+    key_added: str
+    connectivities: object
+    distances: object
+    uns: dict
+    pca: tuple | None = None
+
+    def write(self, adata: AnnData) -> None:
+        """Write the graph (and a PCA computed for it) in scanpy's layout."""
+        if self.pca is not None:
+            embedding, components, variance_ratio, variance = self.pca
+            adata.obsm["X_pca"] = embedding
+            adata.varm["PCs"] = components.T
+            adata.uns["pca"] = {"variance": variance, "variance_ratio": variance_ratio}
+        adata.obsp[self.uns["connectivities_key"]] = self.connectivities
+        adata.obsp[self.uns["distances_key"]] = self.distances
+        adata.uns[self.key_added] = self.uns
+
+
+def compute_trainability_graph(
+    adata: AnnData,
+    *,
+    conf_key: str = io.CONF_KEY,
+    use_rep: str = "X_pca",
+    alpha: float = 0.9,
+    k: int = 15,
+    key_added: str = "trainability",
+    mean_distance: str = "auto",
+    overwrite: bool = False,
+) -> GraphResult:
+    """Compute what :func:`trainability_graph` writes, leaving ``adata`` unchanged."""
     from napari_annotatability.core import graph as g
 
     _require_confidence(adata, conf_key)
@@ -652,21 +702,24 @@ def trainability_graph(
             f"adata.uns[{key_added!r}] already holds a graph; choose another key_added "
             "(CLI: --key-added) or pass overwrite=True (CLI: --overwrite)."
         )
-    if use_rep not in adata.obsm:
-        if use_rep != "X_pca":
-            raise AnnotatabilityInputError(
-                f"Embedding {use_rep!r} not found in adata.obsm; available: "
-                f"{sorted(adata.obsm.keys()) or 'none'}."
-            )
-        import scanpy as sc
-
-        logger.warning("adata.obsm['X_pca'] is missing; computing PCA with scanpy.")
-        sc.pp.pca(adata)
     if mean_distance not in ("auto", "exact", "estimate"):
         raise AnnotatabilityInputError(
             f"mean_distance must be 'auto', 'exact' or 'estimate'; got {mean_distance!r}."
         )
-    Z = np.asarray(adata.obsm[use_rep])
+    pca = None
+    if use_rep in adata.obsm:
+        Z = np.asarray(adata.obsm[use_rep])
+    elif use_rep == "X_pca":
+        import scanpy as sc
+
+        logger.warning("adata.obsm['X_pca'] is missing; computing PCA with scanpy.")
+        pca = sc.pp.pca(adata.X, return_info=True)
+        Z = np.asarray(pca[0])
+    else:
+        raise AnnotatabilityInputError(
+            f"Embedding {use_rep!r} not found in adata.obsm; available: "
+            f"{sorted(adata.obsm.keys()) or 'none'}."
+        )
     exact = mean_distance == "exact" or (mean_distance == "auto" and adata.n_obs <= 50_000)
     dbar, rel_error = (
         (g.mean_pairwise_distance(Z), 0.0) if exact else g.estimate_mean_pairwise_distance(Z)
@@ -675,9 +728,7 @@ def trainability_graph(
         Z, adata.obs[conf_key].to_numpy(), alpha=alpha, k=k, mean_distance=dbar
     )
     conn_key, dist_key = f"{key_added}_connectivities", f"{key_added}_distances"
-    adata.obsp[conn_key] = result.connectivities
-    adata.obsp[dist_key] = result.distances
-    adata.uns[key_added] = {
+    uns = {
         "connectivities_key": conn_key,
         "distances_key": dist_key,
         "params": {
@@ -692,3 +743,10 @@ def trainability_graph(
             "mean_distance_rel_error": float(rel_error),
         },
     }
+    return GraphResult(
+        key_added=key_added,
+        connectivities=result.connectivities,
+        distances=result.distances,
+        uns=uns,
+        pca=pca,
+    )

@@ -5,6 +5,8 @@ Examples
 ``napari-annotatability score data.h5ad --label cell_type -o scored.h5ad --epochs 50``
 
 ``napari-annotatability score --sample`` (the bundled Visium DLPFC section)
+
+``napari-annotatability view --sample --train`` (napari, the sample, flags on the tissue)
 """
 
 from __future__ import annotations
@@ -115,6 +117,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     _output_options(graph)
     graph.set_defaults(func=_graph)
+
+    view = sub.add_parser(
+        "view",
+        help="open napari on a dataset with the audit widgets docked",
+        description="Open napari with the data (or the bundled sample) and the audit widgets.",
+    )
+    view.add_argument("input", nargs="?", type=Path, help=".h5ad file or AnnData .zarr folder")
+    view.add_argument("--sample", action="store_true", help="the bundled Visium DLPFC sample")
+    view.add_argument("--train", action="store_true", help="start training at once")
+    view.add_argument("--epochs", type=int, help="epochs of that training (default 50)")
+    view.add_argument(
+        "--screenshot",
+        type=Path,
+        help="after training, save a PNG of the window here and quit",
+    )
+    view.add_argument("-v", "--verbose", action="store_true", help="log details")
+    view.set_defaults(func=_view)
     return parser
 
 
@@ -269,6 +288,20 @@ def _report(adata, label: str, output: Path) -> None:
         + (f", obs['{io.suggestion_key(label)}']" if io.suggestion_key(label) in adata.obs else "")
     )
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _view(args: argparse.Namespace) -> int:
+    if (args.input is None) == (not args.sample):
+        raise AnnotatabilityInputError("Give an input file or --sample (not both).")
+    if args.input is not None and not args.input.exists():
+        raise AnnotatabilityInputError(f"Input {str(args.input)!r} does not exist.")
+    import napari
+
+    from napari_annotatability._qt.launch import open_viewer
+
+    open_viewer(args.input, train=args.train, epochs=args.epochs, screenshot=args.screenshot)
+    napari.run()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,224 @@
+"""Layer data tuples for the audit results: confidence, variability, flags, suggestions.
+
+Every builder starts from a *cells layer* (the Points layer a reader or sample made
+of an AnnData: its coordinates, its ``metadata["cells"]`` obs positions and its point
+size) and reads the results from ``adata.obs``, where
+:meth:`~napari_annotatability.api.AnnotatabilityResult.write` put them. Nothing here
+touches a viewer; :mod:`napari_annotatability._napari.viewer_sync` places the
+layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from napari.utils.colormaps import Colormap, ensure_colormap
+
+from napari_annotatability._napari.layers import cell_features
+from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
+
+#: Flag colours: blue for learned, amber for ambiguous, red for likely wrong.
+FLAG_COLORS = {EASY: "#4c9be8", AMBIGUOUS: "#f2c14e", HARD: "#e4572e"}
+
+#: Result roles in the order their layers are stacked (last on top).
+ROLES = ("variability", "confidence", "suggested", "flags")
+
+
+def confidence_colormap() -> Colormap:
+    """Inferno reversed: confident cells dark, unconfident ones bright."""
+    inferno = ensure_colormap("inferno")
+    return Colormap(colors=inferno.colors[::-1], name="inferno reversed")
+
+
+@dataclass(frozen=True)
+class CellsView:
+    """Where a cells layer puts its cells: what the result layers reuse.
+
+    Attributes
+    ----------
+    adata
+        The AnnData (the single source of truth).
+    label_key
+        The annotation column.
+    coords
+        ``(n, 2)`` napari coordinates of the layer's rows.
+    cells
+        obs positions of the layer's rows (``None``: all cells in obs order).
+    size
+        Point size.
+    prefix
+        Prepended to layer names (a library id when there are several).
+    """
+
+    adata: AnnData
+    label_key: str
+    coords: np.ndarray
+    cells: np.ndarray | None
+    size: float
+    prefix: str = ""
+
+    @property
+    def positions(self) -> np.ndarray:
+        """obs positions of the layer's rows, always as an array."""
+        if self.cells is None:
+            return np.arange(self.adata.n_obs)
+        return np.asarray(self.cells)
+
+
+def _subset(view: CellsView, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(keep)
+    return view.coords[rows], view.positions[rows]
+
+
+def _points(view: CellsView, role: str, keep: np.ndarray, colour: dict) -> tuple:
+    coords, positions = _subset(view, keep)
+    metadata = {
+        "adata": view.adata,
+        "label_key": view.label_key,
+        "cells": positions,
+        "role": role,
+        "library_id": view.prefix or None,
+    }
+    kwargs = {
+        "name": f"{view.prefix} {view.label_key} {role}".strip(),
+        "features": cell_features(view.adata, positions),
+        "size": view.size,
+        "border_width": 0,
+        "metadata": metadata,
+        **colour,
+    }
+    return coords, kwargs, "points"
+
+
+def _scored(view: CellsView) -> np.ndarray:
+    conf = view.adata.obs[io.CONF_KEY].to_numpy(dtype=float)[view.positions]
+    return np.isfinite(conf)
+
+
+def confidence_layer(view: CellsView) -> tuple:
+    """Scored cells coloured by confidence, unconfident ones bright."""
+    colour = {
+        "face_color": io.CONF_KEY,
+        "face_colormap": confidence_colormap(),
+        "face_contrast_limits": (0.0, 1.0),
+    }
+    return _points(view, "confidence", _scored(view), colour)
+
+
+def variability_layer(view: CellsView) -> tuple:
+    """Scored cells coloured by variability, variable ones bright (limits 0-99th pct)."""
+    keep = _scored(view)
+    values = view.adata.obs[io.VAR_KEY].to_numpy(dtype=float)[view.positions][keep]
+    top = float(np.percentile(values, 99)) if values.size else 0.5
+    colour = {
+        "face_color": io.VAR_KEY,
+        "face_colormap": "magma",
+        "face_contrast_limits": (0.0, max(top, 1e-6)),
+    }
+    return _points(view, "variability", keep, colour)
+
+
+def flags_layer(view: CellsView) -> tuple:
+    """Scored cells coloured by flag: easy blue, ambiguous amber, hard-to-learn red."""
+    colour = {"face_color": io.flag_key(view.label_key), "face_color_cycle": dict(FLAG_COLORS)}
+    return _points(view, "flags", _scored(view), colour)
+
+
+def suggestions_layer(view: CellsView, class_colors: dict[str, str]) -> tuple | None:
+    """Cells whose suggested label differs from their label, coloured by the suggestion.
+
+    ``None`` when the run made no suggestions (or none differs).
+    """
+    key = io.suggestion_key(view.label_key)
+    obs = view.adata.obs
+    if key not in obs.columns:
+        return None
+    suggested = obs[key].astype(object).to_numpy()[view.positions]
+    labels = obs[view.label_key].astype(object).to_numpy()[view.positions]
+    keep = pd.notna(suggested) & (suggested.astype(str) != labels.astype(str))
+    if not keep.any():
+        return None
+    colour = {"face_color": key, "face_color_cycle": dict(class_colors)}
+    return _points(view, "suggested", keep, colour)
+
+
+def results_layers(view: CellsView, class_colors: dict[str, str]) -> dict[str, tuple]:
+    """Every result layer of ``view`` that has something to show, by role."""
+    if io.CONF_KEY not in view.adata.obs.columns:
+        return {}
+    built = {
+        "variability": variability_layer(view),
+        "confidence": confidence_layer(view),
+        "suggested": suggestions_layer(view, class_colors),
+        "flags": flags_layer(view),
+    }
+    return {role: layer for role, layer in built.items() if layer is not None}
+
+
+def gene_values(adata: AnnData, gene: str, layer: str | None = None) -> np.ndarray:
+    """One gene's values for every cell (only that column is made dense)."""
+    from napari_annotatability.core.errors import AnnotatabilityInputError
+
+    if gene not in adata.var_names:
+        raise AnnotatabilityInputError(f"Gene {gene!r} not found in adata.var_names.")
+    matrix = adata.X if layer is None else adata.layers[layer]
+    column = matrix[:, adata.var_names.get_loc(gene)]
+    if hasattr(column, "toarray"):
+        column = column.toarray()
+    return np.asarray(column, dtype=float).ravel()
+
+
+def expression_layer(view: CellsView, gene: str, values: np.ndarray) -> tuple:
+    """The cells coloured by one gene's expression (limits 0 to the 99th percentile)."""
+    shown = values[view.positions]
+    top = float(np.percentile(shown, 99)) if shown.size else 1.0
+    colour = {
+        "face_color": "expression",
+        "face_colormap": "viridis",
+        "face_contrast_limits": (float(min(shown.min(initial=0), 0)), max(top, 1e-6)),
+    }
+    data = _points(view, "expression", np.ones(len(view.positions), dtype=bool), colour)
+    coords, kwargs, kind = data
+    kwargs["features"]["expression"] = shown
+    kwargs["metadata"]["gene"] = gene
+    kwargs["name"] = f"{view.prefix} {gene} expression".strip()
+    return coords, kwargs, kind
+
+
+def graph_edges_layer(view: CellsView, connectivities, key: str) -> tuple | None:
+    """A Vectors layer of a graph's edges between the cells of ``view``, by weight.
+
+    Each undirected edge is drawn once. ``None`` when no edge joins two shown cells.
+    """
+    import scipy.sparse as sp
+
+    upper = sp.triu(sp.csr_matrix(connectivities), k=1).tocoo()
+    row_of = np.full(view.adata.n_obs, -1, dtype=np.int64)
+    row_of[view.positions] = np.arange(len(view.positions))
+    start, end = row_of[upper.row], row_of[upper.col]
+    keep = (start >= 0) & (end >= 0)
+    if not keep.any():
+        return None
+    start, end, weight = start[keep], end[keep], upper.data[keep]
+    vectors = np.stack([view.coords[start], view.coords[end] - view.coords[start]], axis=1)
+    kwargs = {
+        "name": f"{view.prefix} {key} graph".strip(),
+        "features": {"weight": weight},
+        "edge_color": "weight",
+        "edge_colormap": "gray",
+        "edge_width": max(view.size * 0.08, 1e-3),
+        "vector_style": "line",
+        "opacity": 0.7,
+        "metadata": {
+            "adata": view.adata,
+            "label_key": view.label_key,
+            "role": "graph",
+            "graph": key,
+            "library_id": view.prefix or None,
+        },
+    }
+    return vectors, kwargs, "vectors"

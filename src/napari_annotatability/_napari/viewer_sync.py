@@ -1,0 +1,182 @@
+"""Keep a viewer's layers in step with the AnnData they show (main thread only).
+
+A *cells layer* is a Points layer whose ``metadata`` holds ``"adata"`` and
+``"label_key"`` (what the reader and the sample data make). Result layers carry the
+same AnnData plus a ``"role"``; re-running replaces them in place instead of piling
+up new ones, keeping what the person set (visibility, opacity, position).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from anndata import AnnData
+from napari.layers import Layer, Points
+from napari.viewer import Viewer
+
+from napari_annotatability._napari.layers import cell_features, label_colors
+from napari_annotatability._napari.results_layers import (
+    ROLES,
+    CellsView,
+    confidence_colormap,
+    results_layers,
+)
+from napari_annotatability.core import anndata_io as io
+
+logger = logging.getLogger(__name__)
+
+#: Role of the layer that shows the confidence while a network trains.
+RUNNING = "running confidence"
+#: Roles shown when a result layer is first created; the others start hidden.
+VISIBLE_ROLES = ("flags",)
+
+
+def is_cells_layer(layer: Layer) -> bool:
+    """Whether ``layer`` is a cells layer (an AnnData's cells, not a result layer)."""
+    meta = layer.metadata
+    return (
+        isinstance(layer, Points) and isinstance(meta.get("adata"), AnnData) and "role" not in meta
+    )
+
+
+def cells_layers(viewer: Viewer) -> list[Points]:
+    """The viewer's cells layers, top first."""
+    return [layer for layer in reversed(viewer.layers) if is_cells_layer(layer)]
+
+
+def cells_view(layer: Points) -> CellsView:
+    """What a cells layer shows, for the result-layer builders."""
+    meta = layer.metadata
+    size = np.asarray(layer.size)
+    return CellsView(
+        adata=meta["adata"],
+        label_key=meta["label_key"],
+        coords=np.asarray(layer.data),
+        cells=meta.get("cells"),
+        size=float(np.median(size)) if size.size else 1.0,
+        prefix=meta.get("library_id") or "",
+    )
+
+
+def result_layer(viewer: Viewer, source: Points, role: str) -> Layer | None:
+    """The result layer of ``role`` made from the cells layer ``source``, if any."""
+    meta = source.metadata
+    for layer in viewer.layers:
+        other = layer.metadata
+        if (
+            other.get("role") == role
+            and other.get("adata") is meta["adata"]
+            and other.get("label_key") == meta["label_key"]
+            and other.get("library_id") == meta.get("library_id")
+        ):
+            return layer
+    return None
+
+
+def _replace(viewer: Viewer, layer: Layer, data: tuple) -> Layer:
+    """Put ``data`` in place of ``layer``, keeping its position, visibility and opacity.
+
+    A Points layer with as many points is updated in place; any other is swapped.
+    """
+    coords, kwargs, kind = data
+    if not (kind == "points" and isinstance(layer, Points) and len(coords) == len(layer.data)):
+        index = viewer.layers.index(layer)
+        fresh = Layer.create(*data)
+        fresh.visible, fresh.opacity = layer.visible, layer.opacity
+        viewer.layers.remove(layer)
+        viewer.layers.insert(index, fresh)
+        return fresh
+    layer.name = kwargs["name"]
+    layer.features = kwargs["features"]
+    layer.metadata = kwargs["metadata"]
+    for key in ("face_colormap", "face_contrast_limits", "face_color_cycle"):
+        if key in kwargs:
+            setattr(layer, key, kwargs[key])
+    layer.face_color = kwargs["face_color"]
+    layer.refresh_colors(update_color_mapping=True)
+    return layer
+
+
+def _add_above(viewer: Viewer, below: Layer, data: tuple, visible: bool) -> Layer:
+    layer = Layer.create(*data)
+    layer.visible = visible
+    viewer.layers.insert(viewer.layers.index(below) + 1, layer)
+    return layer
+
+
+def show_layer(viewer: Viewer, source: Points, data: tuple, *, visible: bool = True) -> Layer:
+    """Add the layer ``data`` (with a ``metadata["role"]``) above ``source``.
+
+    A layer of the same role made from the same cells layer is replaced, in place when
+    it is a Points layer, so re-running never piles up layers.
+    """
+    existing = result_layer(viewer, source, data[1]["metadata"]["role"])
+    if existing is not None:
+        return _replace(viewer, existing, data)
+    return _add_above(viewer, source, data, visible)
+
+
+def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
+    """Create or refresh the result layers of the cells layer ``source``.
+
+    Also refreshes ``source.features`` so hovering a cell shows its scores. Returns
+    the result layers by role.
+    """
+    view = cells_view(source)
+    source.features = cell_features(view.adata, view.positions)
+    built = results_layers(view, label_colors(view.adata, view.label_key))
+    shown = {}
+    below: Layer = source
+    for role in ROLES:
+        existing = result_layer(viewer, source, role)
+        if role not in built:
+            if existing is not None:
+                viewer.layers.remove(existing)
+            continue
+        if existing is None:
+            existing = _add_above(viewer, below, built[role], role in VISIBLE_ROLES)
+        else:
+            existing = _replace(viewer, existing, built[role])
+        shown[role] = below = existing
+    if shown:
+        viewer.layers.selection.active = shown.get("flags", source)
+    return shown
+
+
+def show_running_confidence(viewer: Viewer, source: Points, conf: np.ndarray) -> Points:
+    """Show (or update) the confidence of a network still training.
+
+    ``conf`` holds one value per obs row of the AnnData; cells without one are NaN.
+    """
+    view = cells_view(source)
+    values = np.asarray(conf, dtype=float)[view.positions]
+    layer = result_layer(viewer, source, RUNNING)
+    if layer is None:
+        features = {"cell_id": view.adata.obs_names[view.positions], io.CONF_KEY: values}
+        metadata = {**source.metadata, "role": RUNNING}
+        layer = Points(
+            view.coords,
+            name=f"{view.prefix} {view.label_key} {RUNNING}".strip(),
+            features=features,
+            face_color=io.CONF_KEY,
+            face_colormap=confidence_colormap(),
+            face_contrast_limits=(0.0, 1.0),
+            size=view.size,
+            border_width=0,
+            metadata=metadata,
+        )
+        viewer.layers.insert(viewer.layers.index(source) + 1, layer)
+        return layer
+    features = layer.features.copy()
+    features[io.CONF_KEY] = values
+    layer.features = features
+    layer.refresh_colors(update_color_mapping=False)
+    return layer
+
+
+def remove_running_confidence(viewer: Viewer, source: Points) -> None:
+    """Remove the training-time confidence layer of ``source`` if there is one."""
+    layer = result_layer(viewer, source, RUNNING)
+    if layer is not None:
+        viewer.layers.remove(layer)

@@ -1,0 +1,207 @@
+"""Dock widget: the data map (confidence vs variability of every cell), linked to the tissue.
+
+Drawing a lasso on the map selects those cells on every layer of their AnnData;
+selecting points on the tissue highlights them on the map.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from matplotlib.path import Path
+from matplotlib.widgets import LassoSelector
+from napari.layers import Points
+
+from napari_annotatability._napari.results_layers import FLAG_COLORS
+from napari_annotatability._napari.selection import layers_of, select_cells, selected_positions
+from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core.scores import FLAG_CATEGORIES
+
+logger = logging.getLogger(__name__)
+
+_BACKGROUND = "#262930"  # napari's dark theme
+_FOREGROUND = "#d1d2d4"
+_UNFLAGGED = "#808080"
+
+
+class DataMapWidget(Container):
+    """Confidence against variability of the cells of one AnnData, coloured by flag.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._positions = np.zeros(0, dtype=np.int64)
+        self._xy = np.zeros((0, 2))
+        self._selection = np.zeros(0, dtype=np.int64)
+        self._syncing = False
+        self._watched: list[tuple[Points, partial]] = []
+        self._watched_source: Points | None = None
+
+        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
+        self._status = Label(value="")
+        self.extend([self._cells, self._status])
+        self.figure = Figure(figsize=(4, 4), facecolor=_BACKGROUND, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(300)
+        self.native.layout().addWidget(self.canvas)
+        self.axes = self.figure.add_subplot()
+        self._highlight = None
+        self._lasso = LassoSelector(self.axes, self._on_lasso, useblit=False)
+
+        self._cells.changed.connect(self.draw)
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.native.destroyed.connect(self.release)
+        self._on_layers_changed()
+
+    # --- layers --------------------------------------------------------------------
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+
+    def _on_layers_changed(self, _event=None) -> None:
+        self._cells.reset_choices()
+        available = [layer for layer in self._cells.choices if layer is not None]
+        if self._cells.value is None and available:
+            self._cells.value = available[0]
+        self._watch()
+        self.draw()
+
+    def _watch(self) -> None:
+        """Listen to the selection and features of every layer of the shown AnnData."""
+        self._unwatch()
+        source = self._cells.value
+        if source is None:
+            return
+        for layer in layers_of(self._viewer, source.metadata["adata"]):
+            callback = partial(self._on_layer_selection, layer)
+            layer.selected_data.events.items_changed.connect(callback)
+            self._watched.append((layer, callback))
+        source.events.features.connect(self.draw)
+        self._watched_source = source
+
+    def _unwatch(self) -> None:
+        for layer, callback in self._watched:
+            layer.selected_data.events.items_changed.disconnect(callback)
+        self._watched = []
+        if self._watched_source is not None:
+            self._watched_source.events.features.disconnect(self.draw)
+            self._watched_source = None
+
+    def release(self) -> None:
+        """Stop listening to the viewer (widget closing)."""
+        self._unwatch()
+        self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
+        self._viewer.layers.events.removed.disconnect(self._on_layers_changed)
+
+    # --- drawing -------------------------------------------------------------------
+    def draw(self, _event=None) -> None:
+        """Redraw the map from the AnnData of the chosen cells layer."""
+        ax = self.axes
+        ax.clear()
+        ax.set_facecolor(_BACKGROUND)
+        for spine in ax.spines.values():
+            spine.set_color(_FOREGROUND)
+        ax.tick_params(colors=_FOREGROUND)
+        ax.set_xlabel("variability", color=_FOREGROUND)
+        ax.set_ylabel("confidence", color=_FOREGROUND)
+        self._highlight = None
+        source = self._cells.value
+        obs = None if source is None else source.metadata["adata"].obs
+        if obs is None or io.CONF_KEY not in obs.columns:
+            self._positions = np.zeros(0, dtype=np.int64)
+            self._xy = np.zeros((0, 2))
+            self._status.value = "No confidence yet: train in 'Audit annotation' first."
+            self.canvas.draw_idle()
+            return
+        cells = source.metadata.get("cells")
+        positions = np.arange(len(obs)) if cells is None else np.asarray(cells)
+        conf = obs[io.CONF_KEY].to_numpy(dtype=float)[positions]
+        var = obs[io.VAR_KEY].to_numpy(dtype=float)[positions]
+        scored = np.isfinite(conf) & np.isfinite(var)
+        self._positions = positions[scored]
+        self._xy = np.column_stack([var[scored], conf[scored]])
+        flag_column = io.flag_key(source.metadata["label_key"])
+        flags = (
+            obs[flag_column].astype(object).to_numpy()[self._positions]
+            if flag_column in obs.columns
+            else np.full(len(self._positions), None, dtype=object)
+        )
+        size = float(np.clip(2e4 / max(len(self._positions), 1), 0.5, 12))
+        for flag in FLAG_CATEGORIES:
+            mine = flags == flag
+            if mine.any():
+                ax.scatter(
+                    *self._xy[mine].T,
+                    s=size,
+                    c=FLAG_COLORS[flag],
+                    linewidths=0,
+                    rasterized=True,
+                    label=f"{flag} ({mine.sum()})",
+                )
+        other = ~np.isin(flags, FLAG_CATEGORIES)
+        if other.any():
+            ax.scatter(*self._xy[other].T, s=size, c=_UNFLAGGED, linewidths=0, rasterized=True)
+        legend = ax.legend(loc="lower right", fontsize="small", facecolor=_BACKGROUND)
+        for text in legend.get_texts():
+            text.set_color(_FOREGROUND)
+        self._show_selection(selected_positions(source))
+
+    def _show_selection(self, positions: np.ndarray) -> None:
+        self._selection = np.intersect1d(self._positions, positions)
+        if self._highlight is not None:
+            self._highlight.remove()
+            self._highlight = None
+        if self._selection.size:
+            rows = np.searchsorted(self._positions, self._selection)
+            if not np.all(np.diff(self._positions) > 0):
+                rows = np.flatnonzero(np.isin(self._positions, self._selection))
+            self._highlight = self.axes.scatter(
+                *self._xy[rows].T, s=14, facecolors="none", edgecolors="white", linewidths=0.8
+            )
+        self._status.value = f"{len(self._positions)} cells; {self._selection.size} selected."
+        self.canvas.draw_idle()
+
+    # --- selection -----------------------------------------------------------------
+    @property
+    def selection(self) -> np.ndarray:
+        """obs positions of the cells highlighted on the map."""
+        return self._selection
+
+    def select_region(self, vertices: np.ndarray) -> np.ndarray:
+        """Select the cells inside a polygon of (variability, confidence) vertices.
+
+        Returns their obs positions; they become selected on every layer of the AnnData.
+        """
+        inside = Path(np.asarray(vertices, dtype=float)).contains_points(self._xy)
+        positions = self._positions[inside]
+        source = self._cells.value
+        if source is None:
+            return positions
+        self._syncing = True
+        try:
+            select_cells(self._viewer, source.metadata["adata"], positions)
+        finally:
+            self._syncing = False
+        self._show_selection(positions)
+        return positions
+
+    def _on_lasso(self, vertices) -> None:
+        if len(vertices) >= 3:
+            self.select_region(np.asarray(vertices))
+
+    def _on_layer_selection(self, layer: Points, *_changes) -> None:
+        if not self._syncing:
+            self._show_selection(selected_positions(layer))

@@ -1,0 +1,182 @@
+"""Dock widget: genes ranked by their association with confidence, shown on the tissue."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import napari
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from napari.layers import Points
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
+
+from napari_annotatability import api
+from napari_annotatability._napari.results_layers import expression_layer, gene_values
+from napari_annotatability._napari.viewer_sync import cells_layers, cells_view, show_layer
+from napari_annotatability.core.anndata_io import write_csv_atomic
+from napari_annotatability.core.errors import AnnotatabilityInputError
+
+logger = logging.getLogger(__name__)
+
+_X = "X"
+_COLUMNS = ("gene", "direction", "score", "rank")
+
+
+class GenesWidget(Container):
+    """Score genes against confidence, list them, and show one on the tissue.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.table: pd.DataFrame = pd.DataFrame(columns=list(_COLUMNS))
+
+        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
+        self._matrix = ComboBox(label="expression", choices=self._matrix_choices)
+        self._min_counts = FloatSpinBox(label="min total counts", value=100, min=0, max=1e12)
+        self._direction = ComboBox(label="show", choices=["both", "high", "low"], value="both")
+        self._score = PushButton(text="Score genes")
+        self._export = PushButton(text="Export CSV...", enabled=False)
+        self._status = Label(value="")
+        self.extend(
+            [
+                self._cells,
+                self._matrix,
+                self._min_counts,
+                self._score,
+                self._direction,
+                self._export,
+                self._status,
+            ]
+        )
+        self._status.native.setWordWrap(True)
+        self._min_counts.tooltip = "Genes whose column sum is below this are left out."
+        self._matrix.tooltip = "Score X or a layer, e.g. raw counts."
+        self.view = QTableWidget(0, len(_COLUMNS))
+        self.view.setHorizontalHeaderLabels(list(_COLUMNS))
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setMinimumHeight(250)
+        self.native.layout().addWidget(self.view)
+
+        self._cells.changed.connect(self._on_cells_changed)
+        self._score.clicked.connect(self.score)
+        self._direction.changed.connect(self._fill)
+        self._export.clicked.connect(self._ask_export)
+        self.view.cellClicked.connect(self._on_row_clicked)
+        viewer.layers.events.inserted.connect(self._refresh)
+        viewer.layers.events.removed.connect(self._refresh)
+        self.native.destroyed.connect(self.release)
+        self._refresh()
+
+    def release(self) -> None:
+        """Stop listening to the viewer (widget closing)."""
+        self._viewer.layers.events.inserted.disconnect(self._refresh)
+        self._viewer.layers.events.removed.disconnect(self._refresh)
+
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+
+    def _matrix_choices(self, _widget=None) -> list[str]:
+        layer = self._cells.value
+        return [_X] if layer is None else [_X, *layer.metadata["adata"].layers]
+
+    def _refresh(self, _event=None) -> None:
+        self._cells.reset_choices()
+        available = [layer for layer in self._cells.choices if layer is not None]
+        if self._cells.value is None and available:
+            self._cells.value = available[0]
+        self._matrix.reset_choices()
+
+    def _on_cells_changed(self, _layer=None) -> None:
+        self._matrix.reset_choices()
+        self.table = pd.DataFrame(columns=list(_COLUMNS))
+        self._fill()
+
+    def _layer_key(self) -> str | None:
+        return None if self._matrix.value in (None, _X) else self._matrix.value
+
+    def score(self) -> pd.DataFrame | None:
+        """Score the genes of the chosen cells' AnnData and list them."""
+        source = self._cells.value
+        if source is None:
+            show_error("No cells: open an .h5ad file or a sample first.")
+            return None
+        try:
+            self.table = api.gene_scores(
+                source.metadata["adata"],
+                layer=self._layer_key(),
+                min_counts=self._min_counts.value,
+            )
+        except AnnotatabilityInputError as error:
+            self._status.value = str(error)
+            show_error(str(error))
+            return None
+        info = source.metadata["adata"].uns["annotatability_genes"]
+        self._status.value = (
+            f"{info['n_scored']} genes scored; left out {info['n_too_few_counts']} with "
+            f"total counts < {info['min_counts']:g} and {info['n_constant']} constant ones."
+        )
+        self._export.enabled = True
+        self._fill()
+        return self.table
+
+    def shown_table(self) -> pd.DataFrame:
+        """The rows the table shows (after the high / low choice)."""
+        if self._direction.value == "both" or self.table.empty:
+            return self.table
+        return self.table[self.table["direction"] == self._direction.value]
+
+    def _fill(self, _event=None) -> None:
+        rows = self.shown_table()
+        self.view.setRowCount(len(rows))
+        for i, record in enumerate(rows.itertuples(index=False)):
+            values = (record.gene, record.direction, f"{record.score:.4g}", str(record.rank))
+            for j, value in enumerate(values):
+                self.view.setItem(i, j, QTableWidgetItem(value))
+        self.view.resizeColumnsToContents()
+
+    def _on_row_clicked(self, row: int, _column: int) -> None:
+        self.show_gene(str(self.view.item(row, 0).text()))
+
+    def show_gene(self, gene: str) -> Points | None:
+        """Show one gene's expression on the tissue (one layer, replaced per gene)."""
+        source = self._cells.value
+        if source is None:
+            return None
+        view = cells_view(source)
+        try:
+            values = gene_values(view.adata, gene, self._layer_key())
+        except AnnotatabilityInputError as error:
+            show_error(str(error))
+            return None
+        layer = show_layer(self._viewer, source, expression_layer(view, gene, values))
+        layer.visible = True
+        self._viewer.layers.selection.active = layer
+        return layer
+
+    def export_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the ranked table (all genes, both directions) to ``path`` atomically."""
+        if self.table.empty:
+            raise AnnotatabilityInputError("No gene scores yet: press 'Score genes' first.")
+        return write_csv_atomic(self.table, path, overwrite=overwrite)
+
+    def _ask_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Export gene scores", "gene_scores.csv", "CSV (*.csv)"
+        )
+        if path:  # the dialog has already asked before replacing a file
+            try:
+                written = self.export_csv(path, overwrite=True)
+            except AnnotatabilityInputError as error:
+                show_error(str(error))
+                return
+            show_info(f"Gene scores written to {written}.")

@@ -1,0 +1,337 @@
+"""Dock widget: train the Annotatability network in the background, show the results."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import napari
+import numpy as np
+import pandas as pd
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Points
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils.notifications import show_error, show_info
+
+from napari_annotatability._napari.viewer_sync import (
+    cells_layers,
+    remove_running_confidence,
+    show_results,
+    show_running_confidence,
+)
+from napari_annotatability._qt.training_worker import (
+    TrainingUpdate,
+    total_steps,
+    training_updates,
+)
+from napari_annotatability.api import AnnotatabilityResult
+from napari_annotatability.core.dynamics import available_devices
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.scores import FLAG_CATEGORIES
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two refreshes of the running-confidence layer.
+RUNNING_REFRESH_SECONDS = 0.5
+_X = "X"
+_LAYER = "layers: "
+_OBSM = "obsm: "
+
+
+def label_columns(obs: pd.DataFrame) -> list[str]:
+    """obs columns offered as annotations: categorical (and text) ones first."""
+    categorical = [
+        c
+        for c in obs.columns
+        if isinstance(obs[c].dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(obs[c])
+        or pd.api.types.is_string_dtype(obs[c])
+    ]
+    return categorical + [c for c in obs.columns if c not in categorical]
+
+
+def input_choices(adata) -> list[str]:
+    """The matrices a network can train on: X, each layer, each 2-D obsm but spatial."""
+    layers = [f"{_LAYER}{k}" for k in adata.layers]
+    obsm = [f"{_OBSM}{k}" for k in adata.obsm if k != "spatial" and np.ndim(adata.obsm[k]) == 2]
+    return [_X, *layers, *obsm]
+
+
+def parse_input(choice: str) -> dict[str, str | None]:
+    """``layer`` / ``use_rep`` keyword arguments from an input choice."""
+    if choice.startswith(_LAYER):
+        return {"layer": choice[len(_LAYER) :], "use_rep": None}
+    if choice.startswith(_OBSM):
+        return {"layer": None, "use_rep": choice[len(_OBSM) :]}
+    return {"layer": None, "use_rep": None}
+
+
+class TrainingWidget(Container):
+    """Choose an annotation and the training settings, train, and show the flags.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer whose cells layers (from the reader or the sample data)
+        can be audited.
+    threaded
+        Train in a worker thread (the default). ``False`` runs in the calling thread,
+        for scripts and tests.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.threaded = threaded
+        self.worker: GeneratorWorker | None = None
+        self._last_refresh = 0.0
+        self._source: Points | None = None
+
+        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
+        self._label = ComboBox(label="annotation", choices=self._label_choices)
+        self._input = ComboBox(label="input", choices=self._input_choices)
+        self._normalize = CheckBox(label="normalise + log1p", value=False)
+        self._n_top_genes = SpinBox(label="top genes (0: all)", value=0, min=0, max=100_000)
+        self._epochs = SpinBox(label="epochs", value=50, min=1, max=10_000)
+        self._lr = FloatSpinBox(label="learning rate", value=0.001, min=1e-6, max=1.0, step=1e-4)
+        self._momentum = FloatSpinBox(label="momentum", value=0.9, min=0.0, max=0.999, step=0.01)
+        self._batch_size = SpinBox(label="batch size", value=256, min=1, max=1_000_000)
+        self._depth = ComboBox(label="depth", choices=[3, 4, 5], value=3)
+        self._weighted = CheckBox(label="class-balanced sampler", value=True)
+        self._seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self._device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self._calibrate = CheckBox(label="calibrate flags", value=True)
+        self._suggest = CheckBox(label="suggest corrections", value=True)
+        self._suggest_epochs = SpinBox(label="suggestion epochs", value=100, min=1, max=10_000)
+        self._train = PushButton(text="Train")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._status = Label(value="")
+        self.extend(
+            [
+                self._cells,
+                self._label,
+                self._input,
+                self._normalize,
+                self._n_top_genes,
+                self._epochs,
+                self._lr,
+                self._momentum,
+                self._batch_size,
+                self._depth,
+                self._weighted,
+                self._seed,
+                self._device,
+                self._calibrate,
+                self._suggest,
+                self._suggest_epochs,
+                self._train,
+                self._cancel,
+                self._status,
+            ]
+        )
+        self._lr.native.setDecimals(6)
+        self._status.native.setWordWrap(True)
+        self._suggest.tooltip = (
+            "Train a network on the other cells and suggest a label for each Hard-to-learn cell."
+        )
+        self._calibrate.tooltip = (
+            "Noise injection: train once more with 5% of labels flipped to find the "
+            "Hard-to-learn cut-offs. Without it no cell is flagged Hard-to-learn."
+        )
+        self._cells.changed.connect(self._on_cells_changed)
+        self._train.clicked.connect(self.train)
+        self._cancel.clicked.connect(self.cancel)
+        viewer.layers.events.inserted.connect(self._refresh_cells)
+        viewer.layers.events.removed.connect(self._refresh_cells)
+        self.native.destroyed.connect(self.release)
+        self._refresh_cells()
+
+    # --- choices -------------------------------------------------------------------
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+
+    def _adata(self):
+        layer = self._cells.value
+        return None if layer is None else layer.metadata["adata"]
+
+    def _label_choices(self, _widget=None) -> list[str]:
+        adata = self._adata()
+        return [] if adata is None else label_columns(adata.obs)
+
+    def _input_choices(self, _widget=None) -> list[str]:
+        adata = self._adata()
+        return [_X] if adata is None else input_choices(adata)
+
+    def _refresh_cells(self, _event=None) -> None:
+        self._cells.reset_choices()
+        available = [layer for layer in self._cells.choices if layer is not None]
+        if self._cells.value is None and available:
+            self._cells.value = available[0]
+        self._on_cells_changed(self._cells.value)
+
+    def _on_cells_changed(self, layer: Points | None) -> None:
+        self._label.reset_choices()
+        self._input.reset_choices()
+        if layer is not None and layer.metadata.get("label_key") in self._label.choices:
+            self._label.value = layer.metadata["label_key"]
+        self._input.value = _X
+
+    # --- running -------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The keyword arguments of :func:`~napari_annotatability.api.annotate_steps`."""
+        return {
+            **parse_input(self._input.value),
+            "normalize": self._normalize.value,
+            "n_top_genes": self._n_top_genes.value or None,
+            "epochs": self._epochs.value,
+            "lr": self._lr.value,
+            "momentum": self._momentum.value,
+            "batch_size": self._batch_size.value,
+            "depth": self._depth.value,
+            "weighted_sampler": self._weighted.value,
+            "seed": self._seed.value,
+            "device": self._device.value,
+            "calibrate": self._calibrate.value,
+            "suggest": self._suggest.value,
+            "suggest_epochs": self._suggest_epochs.value,
+        }
+
+    def train(self) -> GeneratorWorker | None:
+        """Start training on the chosen cells layer; returns the worker when threaded."""
+        source = self._cells.value
+        if source is None:
+            show_error("No cells to audit: open an .h5ad file or a sample (File > Open Sample).")
+            return None
+        if self.worker is not None:
+            show_info("A network is already training; cancel it first.")
+            return self.worker
+        label_key = self._label.value
+        if label_key is None:
+            show_error("Choose the annotation column to audit.")
+            return None
+        settings = self.settings()
+        adata = source.metadata["adata"]
+        self._source = source
+        # The layer's label key follows the audited column, so result layers match it.
+        source.metadata["label_key"] = label_key
+        n_steps = total_steps(
+            settings["epochs"],
+            settings["calibrate"],
+            settings["suggest"],
+            settings["suggest_epochs"],
+        )
+        if not self.threaded:
+            self._run_here(adata, label_key, settings)
+            return None
+        worker = create_worker(
+            training_updates,
+            adata,
+            label_key,
+            _progress={"total": n_steps, "desc": f"Auditing {label_key}"},
+            _start_thread=False,
+            _connect={
+                "yielded": self._on_update,
+                "returned": self._on_result,
+                "errored": self._on_error,
+                "aborted": self._on_aborted,
+                "finished": self._on_finished,
+            },
+            **settings,
+        )
+        self.worker = worker
+        self._set_running(True)
+        self._status.value = f"Preparing {label_key}..."
+        worker.start()
+        return worker
+
+    def _run_here(self, adata, label_key: str, settings: dict) -> None:
+        self._set_running(True)
+        steps = training_updates(adata, label_key, **settings)
+        try:
+            while True:
+                self._on_update(next(steps))
+        except StopIteration as stop:
+            self._on_result(stop.value)
+        except AnnotatabilityInputError as error:
+            self._on_error(error)
+        finally:
+            self._on_finished()
+
+    def cancel(self) -> None:
+        """Stop the running training at the end of its current epoch."""
+        if self.worker is not None:
+            self._status.value = "Cancelling at the end of this epoch..."
+            self.worker.quit()
+
+    def _set_running(self, running: bool) -> None:
+        self._train.enabled = not running
+        self._cancel.enabled = running and self.threaded
+
+    # --- main-thread callbacks -----------------------------------------------------
+    def _on_update(self, update: TrainingUpdate) -> None:
+        self._status.value = (
+            f"{update.phase}: epoch {update.epoch}/{update.n_epochs} "
+            f"(step {update.step}/{update.total_steps}), loss {update.loss:.3f}"
+        )
+        conf = update.running_confidence
+        source = self._source
+        if conf is None or source is None:
+            return
+        if len(conf) != source.metadata["adata"].n_obs:
+            return
+        now = time.perf_counter()
+        last = update.epoch == update.n_epochs
+        if last or now - self._last_refresh >= RUNNING_REFRESH_SECONDS:
+            show_running_confidence(self._viewer, source, conf)
+            self._last_refresh = time.perf_counter()
+
+    def _on_result(self, result: AnnotatabilityResult) -> None:
+        source = self._source
+        if source is None:
+            return
+        adata = source.metadata["adata"]
+        result.write(adata)
+        remove_running_confidence(self._viewer, source)
+        for layer in cells_layers(self._viewer):
+            if layer.metadata["adata"] is adata:
+                layer.metadata["label_key"] = result.label_key
+                show_results(self._viewer, layer)
+        counts = pd.Series(np.asarray(result.flags, dtype=object)).value_counts()
+        summary = ", ".join(f"{counts.get(flag, 0)} {flag}" for flag in FLAG_CATEGORIES)
+        seconds = result.params.get("total_seconds", float("nan"))
+        self._status.value = f"Done in {seconds:.1f} s: {summary}."
+
+    def _on_error(self, error: Exception) -> None:
+        if self._source is not None:
+            remove_running_confidence(self._viewer, self._source)
+        if isinstance(error, AnnotatabilityInputError):
+            message = str(error)
+        else:
+            logger.exception("Training failed", exc_info=error)
+            message = f"Training failed: {type(error).__name__}: {error}"
+        self._status.value = message
+        show_error(message)
+
+    def _on_aborted(self) -> None:
+        if self._source is not None:
+            remove_running_confidence(self._viewer, self._source)
+        self._status.value = "Cancelled; the previous results are unchanged."
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._set_running(False)
+
+    def release(self) -> None:
+        """Quit a running worker and stop listening to the viewer (widget closing)."""
+        if self.worker is not None:
+            self.worker.quit()
+        self._viewer.layers.events.inserted.disconnect(self._refresh_cells)
+        self._viewer.layers.events.removed.disconnect(self._refresh_cells)

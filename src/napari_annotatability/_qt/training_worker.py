@@ -1,0 +1,79 @@
+"""What the training worker yields and returns; plain Python, safe off the GUI thread."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+from anndata import AnnData
+
+from napari_annotatability.api import AnnotatabilityResult, annotate_steps
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    """One epoch finished, as the GUI needs it.
+
+    Attributes
+    ----------
+    phase
+        ``"dynamics"``, ``"calibration"`` or ``"suggestion"``.
+    epoch, n_epochs
+        Position within the phase.
+    step, total_steps
+        Position over the whole run.
+    loss
+        Mean training loss of the epoch.
+    running_confidence
+        Per-cell confidence so far (dynamics phase only, one value per trained cell),
+        a fresh array the GUI may keep.
+    """
+
+    phase: str
+    epoch: int
+    n_epochs: int
+    step: int
+    total_steps: int
+    loss: float
+    running_confidence: np.ndarray | None = None
+
+
+def total_steps(epochs: int, calibrate: bool, suggest: bool, suggest_epochs: int) -> int:
+    """Epochs of a whole run, as :func:`~napari_annotatability.api.annotate_steps` counts."""
+    suggest = suggest and calibrate
+    return epochs * (2 if calibrate else 1) + (suggest_epochs if suggest else 0)
+
+
+def training_updates(
+    adata: AnnData, label_key: str, **kwargs
+) -> Generator[TrainingUpdate, None, AnnotatabilityResult]:
+    """Run :func:`~napari_annotatability.api.annotate_steps`, yielding light updates.
+
+    The running confidence is kept as a sum of the epochs' probabilities (O(cells)
+    per epoch) rather than re-averaging the whole record each time.
+    """
+    steps = annotate_steps(adata, label_key, **kwargs)
+    running_sum: np.ndarray | None = None
+    try:
+        update = next(steps)
+        while True:
+            running = None
+            if update.phase == "dynamics" and update.record is not None:
+                latest = np.asarray(update.record[-1], dtype=np.float64)
+                running_sum = latest.copy() if running_sum is None else running_sum + latest
+                running = running_sum / len(update.record)
+            yield TrainingUpdate(
+                phase=update.phase,
+                epoch=update.epoch,
+                n_epochs=update.n_epochs,
+                step=update.step,
+                total_steps=update.total_steps,
+                loss=update.loss,
+                running_confidence=running,
+            )
+            update = next(steps)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        steps.close()

@@ -1,0 +1,52 @@
+"""Fixtures for the dock widgets: real viewers holding real (small) data."""
+
+from __future__ import annotations
+
+import pytest
+from napari.utils.notifications import notification_manager
+
+from napari_annotatability import datasets
+from napari_annotatability._napari.layers import cells_layer
+
+
+@pytest.fixture
+def synthetic_viewer(make_napari_viewer):
+    """A viewer with a small synthetic tissue (known flips) as its cells layer."""
+    viewer = make_napari_viewer()
+    adata = datasets.synthetic_tissue(n_cells=600, n_genes=60, n_classes=4, seed=3)
+    data, kwargs, _ = cells_layer(adata, "label", name="cells")
+    viewer.add_points(data, **kwargs)
+    return viewer
+
+
+@pytest.fixture
+def dlpfc_viewer(make_napari_viewer):
+    """A viewer with the bundled real Visium DLPFC sample, opened from File > Open Sample."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+    return viewer
+
+
+@pytest.fixture
+def notifications():
+    """The napari notifications dispatched during the test."""
+    start = len(notification_manager.records)
+
+    class Recorded:
+        @property
+        def messages(self) -> list[str]:
+            return [str(n.message) for n in notification_manager.records[start:]]
+
+    return Recorded()
+
+
+@pytest.fixture
+def trained_viewer(synthetic_viewer):
+    """The synthetic viewer after a real (short) audit, with its result layers shown."""
+    from napari_annotatability import api
+    from napari_annotatability._napari.viewer_sync import show_results
+
+    source = synthetic_viewer.layers["cells"]
+    api.annotate(source.metadata["adata"], "label", epochs=30, suggest_epochs=10)
+    show_results(synthetic_viewer, source)
+    return synthetic_viewer
