@@ -119,3 +119,17 @@ def test_graph_keeps_an_existing_key_unless_replacing(trained_viewer, notificati
     widget._overwrite.value = False
     widget.build()
     assert any("already holds a graph" in m for m in notifications.messages)
+
+
+def test_scaled_data_scores_genes_without_a_count_cut_off(dlpfc_viewer):
+    source = dlpfc_viewer.layers["DLPFC layer"]
+    adata = source.metadata["adata"]
+    api.annotate(adata, "layer", epochs=3, suggest=False)
+    widget = GenesWidget(dlpfc_viewer)
+    assert not widget._count_filter.value, "the bundled X is scaled (negative values)"
+    table = widget.score()
+    assert len(table) == 2 * adata.n_vars
+    widget._count_filter.value = True
+    widget._min_counts.value = 1e9
+    widget.score()
+    assert widget._status.value.startswith("0 genes scored")

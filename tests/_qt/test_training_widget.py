@@ -57,6 +57,7 @@ def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
     assert "conf" in viewer.layers["cells"].features.columns
     # only the flags are shown at first, the other results wait behind their eye icon
     assert flags.visible and not shown["confidence"].visible
+    assert not viewer.layers["cells"].visible, "flags cover every cell: labels hidden below"
     # flags on top of the stack, above the cells
     names = [layer.name for layer in viewer.layers]
     assert names.index("label flags") == len(names) - 1

@@ -106,20 +106,26 @@ def _add_above(viewer: Viewer, below: Layer, data: tuple, visible: bool) -> Laye
 
 
 def show_layer(viewer: Viewer, source: Points, data: tuple, *, visible: bool = True) -> Layer:
-    """Add the layer ``data`` (with a ``metadata["role"]``) above ``source``.
+    """Add the layer ``data`` (with a ``metadata["role"]``) on top of the others.
 
-    A layer of the same role made from the same cells layer is replaced, in place when
-    it is a Points layer, so re-running never piles up layers.
+    What a person asked for (a gene, the graph's edges) goes on top. A layer of the
+    same role made from the same cells layer is replaced, in place when it is a Points
+    layer, so re-running never piles up layers.
     """
     existing = result_layer(viewer, source, data[1]["metadata"]["role"])
     if existing is not None:
         return _replace(viewer, existing, data)
-    return _add_above(viewer, source, data, visible)
+    layer = Layer.create(*data)
+    layer.visible = visible
+    viewer.layers.append(layer)
+    return layer
 
 
 def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
     """Create or refresh the result layers of the cells layer ``source``.
 
+    New result layers start hidden except the flags, which hide ``source`` when they
+    cover all its cells (one visible layer of points keeps large data responsive).
     Also refreshes ``source.features`` so hovering a cell shows its scores. Returns
     the result layers by role.
     """
@@ -136,6 +142,9 @@ def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
             continue
         if existing is None:
             existing = _add_above(viewer, below, built[role], role in VISIBLE_ROLES)
+            if role == "flags" and len(existing.data) == len(source.data):
+                # the flags cover every cell: drawing the labels under them is wasted
+                source.visible = False
         else:
             existing = _replace(viewer, existing, built[role])
         shown[role] = below = existing

@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 import napari
+import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
 from napari.layers import Points
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
@@ -40,6 +41,7 @@ class GenesWidget(Container):
 
         self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._matrix = ComboBox(label="expression", choices=self._matrix_choices)
+        self._count_filter = CheckBox(label="filter genes by total counts", value=True)
         self._min_counts = FloatSpinBox(label="min total counts", value=100, min=0, max=1e12)
         self._direction = ComboBox(label="show", choices=["both", "high", "low"], value="both")
         self._score = PushButton(text="Score genes")
@@ -49,6 +51,7 @@ class GenesWidget(Container):
             [
                 self._cells,
                 self._matrix,
+                self._count_filter,
                 self._min_counts,
                 self._score,
                 self._direction,
@@ -58,6 +61,8 @@ class GenesWidget(Container):
         )
         self._status.native.setWordWrap(True)
         self._min_counts.tooltip = "Genes whose column sum is below this are left out."
+        self._count_filter.tooltip = "Off by default for scaled data (negative values)."
+        self._count_filter.changed.connect(lambda on: setattr(self._min_counts, "enabled", on))
         self._matrix.tooltip = "Score X or a layer, e.g. raw counts."
         self.view = QTableWidget(0, len(_COLUMNS))
         self.view.setHorizontalHeaderLabels(list(_COLUMNS))
@@ -68,6 +73,7 @@ class GenesWidget(Container):
         self.native.layout().addWidget(self.view)
 
         self._cells.changed.connect(self._on_cells_changed)
+        self._matrix.changed.connect(self._default_min_counts)
         self._score.clicked.connect(self.score)
         self._direction.changed.connect(self._fill)
         self._export.clicked.connect(self._ask_export)
@@ -100,6 +106,23 @@ class GenesWidget(Container):
         self._matrix.reset_choices()
         self.table = pd.DataFrame(columns=list(_COLUMNS))
         self._fill()
+        self._default_min_counts()
+
+    def _default_min_counts(self, _event=None) -> None:
+        """Filter by counts (>= 100, as the reference) unless the data are scaled.
+
+        Scaled data (negative values) have column sums near 0: a count filter would
+        leave every gene out.
+        """
+        source = self._cells.value
+        if source is None:
+            return
+        adata = source.metadata["adata"]
+        layer = self._layer_key()
+        matrix = adata.X if layer is None else adata.layers[layer]
+        values = matrix.data if hasattr(matrix, "data") and hasattr(matrix, "nnz") else matrix
+        negative = np.size(values) > 0 and float(np.min(values)) < 0
+        self._count_filter.value = not negative
 
     def _layer_key(self) -> str | None:
         return None if self._matrix.value in (None, _X) else self._matrix.value
@@ -114,17 +137,24 @@ class GenesWidget(Container):
             self.table = api.gene_scores(
                 source.metadata["adata"],
                 layer=self._layer_key(),
-                min_counts=self._min_counts.value,
+                min_counts=self._min_counts.value if self._count_filter.value else -np.inf,
             )
         except AnnotatabilityInputError as error:
             self._status.value = str(error)
             show_error(str(error))
             return None
         info = source.metadata["adata"].uns["annotatability_genes"]
-        self._status.value = (
-            f"{info['n_scored']} genes scored; left out {info['n_too_few_counts']} with "
-            f"total counts < {info['min_counts']:g} and {info['n_constant']} constant ones."
+        filtered = (
+            f"{info['n_too_few_counts']} with total counts < {info['min_counts']:g} and "
+            if self._count_filter.value
+            else ""
         )
+        self._status.value = (
+            f"{info['n_scored']} genes scored; left out {filtered}{info['n_constant']} "
+            "constant ones."
+        )
+        if info["n_scored"] == 0:
+            show_error(f"{self._status.value} Lower 'min total counts' or score raw counts.")
         self._export.enabled = True
         self._fill()
         return self.table

@@ -1,0 +1,86 @@
+"""Regenerate the screenshots of docs/napari.md (run by hand under a display).
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+
+Uses the bundled sample and, when present, the squidpy Visium fixture of
+``../shared/data`` for the image overlay.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import napari
+import numpy as np
+
+from napari_annotatability._qt.data_map import DataMapWidget
+from napari_annotatability._qt.genes_widget import GenesWidget
+from napari_annotatability._qt.graph_widget import GraphWidget
+from napari_annotatability._qt.launch import _write_png
+from napari_annotatability._qt.training_widget import TrainingWidget
+
+IMAGES = Path(__file__).parent / "images"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+logger = logging.getLogger("screenshots")
+
+
+def save(viewer: napari.Viewer, name: str) -> None:
+    napari.qt.get_qapp().processEvents()
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    _write_png(np.asarray(image), IMAGES / name)
+    logger.warning("wrote %s", IMAGES / name)
+
+
+def audit_and_genes() -> None:
+    viewer = napari.Viewer()
+    viewer.window.resize(1500, 950)
+    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+    trainer = TrainingWidget(viewer, threaded=False)
+    viewer.window.add_dock_widget(trainer, name="Audit annotation")
+    data_map = DataMapWidget(viewer)
+    viewer.window.add_dock_widget(data_map, name="Data map")
+    trainer.train()
+    napari.qt.get_qapp().processEvents()
+    viewer.reset_view()
+    # the cells the map lasso would pick: low confidence, low variability
+    data_map.select_region(np.array([[0, 0], [0.08, 0], [0.08, 0.3], [0, 0.3]]))
+    save(viewer, "plugin_flags.png")
+
+    viewer.window.remove_dock_widget("all")
+    genes = GenesWidget(viewer)
+    viewer.window.add_dock_widget(genes, name="Genes")
+    genes.score()
+    genes.view.selectRow(0)
+    genes.show_gene(genes.view.item(0, 0).text())
+    save(viewer, "plugin_genes.png")
+
+    viewer.window.remove_dock_widget("all")
+    graph = GraphWidget(viewer, threaded=False)
+    viewer.window.add_dock_widget(graph, name="Trainability graph")
+    graph._edges.value = True
+    graph.build()
+    for layer in viewer.layers:
+        layer.visible = layer.metadata.get("role") in ("graph", "confidence")
+    viewer.camera.zoom *= 2
+    save(viewer, "plugin_graph.png")
+    viewer.close()
+
+
+def visium_image() -> None:
+    path = SHARED / "visium_mousebrain_squidpy_fixture" / "visium_mousebrain_squidpy_fixture.h5ad"
+    if not path.is_file():
+        logger.warning("skipping the image screenshot: %s not found", path)
+        return
+    viewer = napari.Viewer()
+    viewer.window.resize(1300, 850)
+    viewer.open(str(path), plugin="napari-annotatability")
+    viewer.reset_view()
+    save(viewer, "reader_visium_image.png")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    IMAGES.mkdir(exist_ok=True)
+    audit_and_genes()
+    visium_image()
