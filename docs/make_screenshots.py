@@ -14,6 +14,7 @@ from pathlib import Path
 import napari
 import numpy as np
 
+from napari_annotatability._napari.selection import select_cells
 from napari_annotatability._qt.data_map import DataMapWidget
 from napari_annotatability._qt.genes_widget import GenesWidget
 from napari_annotatability._qt.graph_widget import GraphWidget
@@ -26,6 +27,7 @@ logger = logging.getLogger("screenshots")
 
 
 def save(viewer: napari.Viewer, name: str) -> None:
+    """Save the whole window as ``images/<name>``."""
     napari.qt.get_qapp().processEvents()
     image = viewer.screenshot(canvas_only=False, flash=False)
     _write_png(np.asarray(image), IMAGES / name)
@@ -33,6 +35,7 @@ def save(viewer: napari.Viewer, name: str) -> None:
 
 
 def audit_and_genes() -> None:
+    """Train on the bundled sample, then the data map, genes and graph screenshots."""
     viewer = napari.Viewer()
     viewer.window.resize(1500, 950)
     viewer.open_sample("napari-annotatability", "visium_dlpfc")
@@ -58,16 +61,19 @@ def audit_and_genes() -> None:
     viewer.window.remove_dock_widget("all")
     graph = GraphWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(graph, name="Trainability graph")
-    graph._edges.value = True
     graph.build()
+    flags = next(layer for layer in viewer.layers if layer.metadata.get("role") == "flags")
+    hard = np.flatnonzero(flags.features["layer_flag"].astype(str) == "Hard-to-learn")
+    select_cells(viewer, flags.metadata["adata"], hard[:: max(len(hard) // 12, 1)])
+    graph._edges.value = True
     for layer in viewer.layers:
-        layer.visible = layer.metadata.get("role") in ("graph", "confidence")
-    viewer.camera.zoom *= 2
+        layer.visible = layer.metadata.get("role") in ("graph", "flags")
     save(viewer, "plugin_graph.png")
     viewer.close()
 
 
 def visium_image() -> None:
+    """The squidpy Visium fixture opened by the reader: the image under the spots."""
     path = SHARED / "visium_mousebrain_squidpy_fixture" / "visium_mousebrain_squidpy_fixture.h5ad"
     if not path.is_file():
         logger.warning("skipping the image screenshot: %s not found", path)

@@ -133,3 +133,18 @@ def test_scaled_data_scores_genes_without_a_count_cut_off(dlpfc_viewer):
     widget._min_counts.value = 1e9
     widget.score()
     assert widget._status.value.startswith("0 genes scored")
+
+
+def test_edges_of_the_selected_cells_only(trained_viewer):
+    viewer = trained_viewer
+    widget = GraphWidget(viewer, threaded=False)
+    widget._k.value = 6
+    widget.build()
+    adata = viewer.layers["cells"].metadata["adata"]
+    viewer.layers["cells"].selected_data = {0, 5}
+    widget._edges.value = True
+    (edges,) = role_layers(viewer, "graph")
+    upper = sp.triu(adata.obsp["trainability_connectivities"], k=1).tocoo()
+    touching = np.isin(upper.row, [0, 5]) | np.isin(upper.col, [0, 5])
+    assert len(edges.data) == touching.sum() > 0
+    assert "2 selected cells" in widget._status.value

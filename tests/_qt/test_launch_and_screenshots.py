@@ -12,8 +12,8 @@ from qtpy.QtGui import QImage
 from napari_annotatability._napari.results_layers import FLAG_COLORS
 from napari_annotatability._qt.data_map import DataMapWidget
 from napari_annotatability._qt.training_widget import TrainingWidget
-from napari_annotatability.core.scores import AMBIGUOUS, HARD
 from napari_annotatability.cli import main
+from napari_annotatability.core.scores import AMBIGUOUS, HARD
 
 pytestmark = pytest.mark.gui
 

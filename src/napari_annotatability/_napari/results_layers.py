@@ -189,10 +189,13 @@ def expression_layer(view: CellsView, gene: str, values: np.ndarray) -> tuple:
     return coords, kwargs, kind
 
 
-def graph_edges_layer(view: CellsView, connectivities, key: str) -> tuple | None:
+def graph_edges_layer(
+    view: CellsView, connectivities, key: str, around: np.ndarray | None = None
+) -> tuple | None:
     """A Vectors layer of a graph's edges between the cells of ``view``, by weight.
 
-    Each undirected edge is drawn once. ``None`` when no edge joins two shown cells.
+    Each undirected edge is drawn once; with ``around`` (obs positions) only the edges
+    touching those cells. ``None`` when no such edge joins two shown cells.
     """
     import scipy.sparse as sp
 
@@ -201,6 +204,8 @@ def graph_edges_layer(view: CellsView, connectivities, key: str) -> tuple | None
     row_of[view.positions] = np.arange(len(view.positions))
     start, end = row_of[upper.row], row_of[upper.col]
     keep = (start >= 0) & (end >= 0)
+    if around is not None:
+        keep &= np.isin(upper.row, around) | np.isin(upper.col, around)
     if not keep.any():
         return None
     start, end, weight = start[keep], end[keep], upper.data[keep]

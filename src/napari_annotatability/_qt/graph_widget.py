@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import napari
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -21,6 +22,7 @@ from napari.utils.notifications import show_error
 
 from napari_annotatability import api
 from napari_annotatability._napari.results_layers import graph_edges_layer
+from napari_annotatability._napari.selection import layers_of, selected_positions
 from napari_annotatability._napari.viewer_sync import (
     cells_layers,
     cells_view,
@@ -57,6 +59,10 @@ class GraphWidget(Container):
         self._key = LineEdit(label="key added", value="trainability")
         self._overwrite = CheckBox(label="replace a graph of that key", value=True)
         self._edges = CheckBox(label="show edges on the tissue", value=False)
+        self._edges.tooltip = (
+            "The graph joins cells alike in expression and confidence, often far apart "
+            "in the tissue: with cells selected, only their edges are drawn."
+        )
         self._build = PushButton(text="Build graph")
         self._status = Label(value="")
         self.extend(
@@ -187,18 +193,34 @@ class GraphWidget(Container):
             show_error(f"No graph under uns[{key!r}] yet: press 'Build graph' first.")
             return None
         connectivities = adata.obsp[adata.uns[key]["connectivities_key"]]
-        data = graph_edges_layer(cells_view(source), connectivities, key)
+        around = self._selected(adata)
+        data = graph_edges_layer(cells_view(source), connectivities, key, around)
         if data is None:
             show_error("The graph has no edge between the cells shown.")
             return None
+        shown = "all edges" if around is None else f"the edges of {around.size} selected cells"
+        self._status.value = f"{self._status.value} Showing {shown}.".strip()
         return show_layer(self._viewer, source, data)
+
+    def _selected(self, adata) -> np.ndarray | None:
+        """obs positions selected on the active layer (else any layer) of ``adata``."""
+        layers = layers_of(self._viewer, adata)
+        active = self._viewer.layers.selection.active
+        if active in layers:
+            layers.insert(0, active)
+        for layer in layers:
+            chosen = selected_positions(layer)
+            if chosen.size:
+                return chosen
+        return None
 
     def _on_edges_toggled(self, show: bool) -> None:
         source = self._cells.value
         if source is None:
             return
         existing = result_layer(self._viewer, source, "graph")
-        if show and existing is None:
-            self.show_edges()
+        built = self._key.value.strip() in source.metadata["adata"].uns
+        if show and built:
+            self.show_edges()  # redrawn: the selection may have changed
         elif existing is not None:
-            existing.visible = show
+            existing.visible = False
