@@ -116,7 +116,10 @@ def read_layers(path: str | Sequence[str]) -> list[tuple]:
         adata = read_anndata(one)
         label_key = guess_label_key(adata)
         logger.info("Opened %s: %d cells, label key %r.", one, adata.n_obs, label_key)
-        layers.extend(anndata_layers(adata, label_key))
+        for data, kwargs, kind in anndata_layers(adata, label_key):
+            # where the data came from: saving refuses to overwrite it unless confirmed
+            kwargs["metadata"]["source_path"] = os.fspath(one)
+            layers.append((data, kwargs, kind))
     return layers
 
 
