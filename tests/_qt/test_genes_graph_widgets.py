@@ -98,8 +98,9 @@ def test_graph_threaded_on_real_data(dlpfc_viewer, qtbot):
     show_results(viewer, source)
     widget = GraphWidget(viewer)
     worker = widget.build()
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        pass
+    assert worker is not None
+    # the worker may finish before a signal could be connected: wait on its effect
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
     assert adata.obsp["trainability_connectivities"].shape == (adata.n_obs, adata.n_obs)
     assert "neighbors_key='trainability'" in widget._status.value
     assert widget._build.enabled

@@ -90,8 +90,9 @@ def test_threaded_training_on_real_data(dlpfc_viewer, qtbot):
     viewer.window.add_dock_widget(widget)
     quick_settings(widget, epochs=4, suggest_epochs=3)
     worker = widget.train()
-    with qtbot.waitSignal(worker.finished, timeout=180_000):
-        pass
+    assert worker is not None
+    # the worker may finish before a signal could be connected: wait on its effect
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
     assert adata.obs["conf"].notna().all()
     assert adata.uns["annotatability"]["params"]["epochs"] == 4
@@ -168,8 +169,9 @@ def test_bad_label_column_threaded_notifies(synthetic_viewer, notifications, qtb
     widget._label.reset_choices()
     widget._label.value = "one_class"
     worker = widget.train()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    assert worker is not None
+    # the worker may finish before a signal could be connected: wait on its effect
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert any("fewer than 2 classes" in m for m in notifications.messages), notifications.messages
     assert widget.worker is None and widget._train.enabled
 
