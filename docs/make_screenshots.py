@@ -72,6 +72,39 @@ def audit_and_genes() -> None:
     viewer.close()
 
 
+def curation() -> None:
+    """Curation and review widgets on the bundled sample after a few decisions."""
+    from napari_annotatability._qt.curation_widget import CurationWidget
+    from napari_annotatability._qt.review_widget import ReviewWidget
+
+    viewer = napari.Viewer()
+    viewer.window.resize(1500, 1000)
+    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+    trainer = TrainingWidget(viewer, threaded=False)
+    trainer.train()
+    curate = CurationWidget(viewer, threaded=False)
+    viewer.window.add_dock_widget(curate, name="Curate annotation")
+    curate._flag.value = "Hard-to-learn"
+    curate._conf_max.value = 0.15
+    curate.select_matching()
+    curate.accept_selected()
+    curate.select_matching()  # show the selection count and its class breakdown
+    for layer in viewer.layers:
+        layer.visible = layer.metadata.get("role") == "curated"
+    napari.qt.get_qapp().processEvents()
+    viewer.reset_view()
+    save(viewer, "curation.png")
+
+    viewer.window.remove_dock_widget("all")
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review, name="Review flagged cells")
+    review.start()
+    review.keep()
+    review.accept()
+    save(viewer, "review.png")
+    viewer.close()
+
+
 def visium_image() -> None:
     """The squidpy Visium fixture opened by the reader: the image under the spots."""
     path = SHARED / "visium_mousebrain_squidpy_fixture" / "visium_mousebrain_squidpy_fixture.h5ad"
@@ -89,4 +122,5 @@ def visium_image() -> None:
 if __name__ == "__main__":
     IMAGES.mkdir(exist_ok=True)
     audit_and_genes()
+    curation()
     visium_image()

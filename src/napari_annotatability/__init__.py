@@ -5,6 +5,7 @@ The public Python API is scanpy-style and never imports napari or Qt::
     import napari_annotatability as nat
 
     nat.annotate(adata, "cell_type")  # writes obs["conf"], obs["var"], flags, suggestions
+    nat.curate(adata, "cell_type").relabel([0, 5], "B cell")  # obs["cell_type_curated"]
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ __version__ = "0.1.0"
 from napari_annotatability.api import (
     annotate,
     annotate_steps,
+    apply_edits,
     compare_annotations,
     corrected_labels,
+    curate,
+    export_curation,
     gene_scores,
     ranked_genes,
+    read_edits,
     trainability_graph,
     training_dynamics,
 )
+from napari_annotatability.core.anndata_io import read_anndata, save_curated
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 __all__ = [
@@ -28,10 +34,16 @@ __all__ = [
     "__version__",
     "annotate",
     "annotate_steps",
+    "apply_edits",
     "compare_annotations",
     "corrected_labels",
+    "curate",
+    "export_curation",
     "gene_scores",
     "ranked_genes",
+    "read_anndata",
+    "read_edits",
+    "save_curated",
     "trainability_graph",
     "training_dynamics",
 ]

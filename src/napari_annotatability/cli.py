@@ -7,6 +7,10 @@ Examples
 ``napari-annotatability score --sample`` (the bundled Visium DLPFC section)
 
 ``napari-annotatability view --sample --train`` (napari, the sample, flags on the tissue)
+
+``napari-annotatability export-curation curated.h5ad --label cell_type -o edits.csv``
+
+``napari-annotatability apply-edits full.h5ad edits.csv --label cell_type -o full_curated.h5ad``
 """
 
 from __future__ import annotations
@@ -134,11 +138,59 @@ def _parser() -> argparse.ArgumentParser:
     )
     view.add_argument("-v", "--verbose", action="store_true", help="log details")
     view.set_defaults(func=_view)
+
+    apply = sub.add_parser(
+        "apply-edits",
+        help="replay a curation (cell_id + curated label table) on a dataset",
+        description=(
+            "Apply an edits table (the CSV/TSV from export-curation, or any table with "
+            "cell_id and the curated label) to DATA: the labels go to "
+            "obs['KEY_curated'], the log to uns['annotatability_edits']. Everything is "
+            "checked first; on any error nothing is written."
+        ),
+    )
+    apply.add_argument("input", type=Path, help="the data: .h5ad file or AnnData .zarr folder")
+    apply.add_argument(
+        "edits", type=Path, help="edits table: .csv (comma) or .tsv/.txt (tab) with cell_id"
+    )
+    apply.add_argument(
+        "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
+    )
+    apply.add_argument(
+        "--label-column",
+        help="column of the edits holding the curated label (default: curated, KEY_curated, new)",
+    )
+    apply.add_argument(
+        "--allow-new-labels",
+        action="store_true",
+        help="accept labels that are not yet classes of the annotation",
+    )
+    _output_options(apply, "output .h5ad file or .zarr folder")
+    apply.set_defaults(func=_apply_edits)
+
+    export = sub.add_parser(
+        "export-curation",
+        help="write the curation as a table: cell_id, original, curated, conf, var, ...",
+        description=(
+            "One row per cell: cell_id, original, curated, conf, var, flag, suggestion, "
+            "reviewed (CSV, or TSV for .tsv/.txt)."
+        ),
+    )
+    export.add_argument("input", type=Path, help=".h5ad file or AnnData .zarr folder")
+    export.add_argument(
+        "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, help="output table: .csv, .tsv or .txt"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    export.add_argument("-v", "--verbose", action="store_true", help="log details")
+    export.set_defaults(func=_export_curation)
     return parser
 
 
-def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output .h5ad")
+def _output_options(parser: argparse.ArgumentParser, output_help: str = "output .h5ad") -> None:
+    parser.add_argument("-o", "--output", type=Path, required=True, help=output_help)
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -301,6 +353,70 @@ def _view(args: argparse.Namespace) -> int:
 
     open_viewer(args.input, train=args.train, epochs=args.epochs, screenshot=args.screenshot)
     napari.run()
+    return 0
+
+
+def _label_of(args: argparse.Namespace, adata) -> str:
+    label = args.label or adata.uns.get("label_key")
+    if label is None:
+        raise AnnotatabilityInputError(
+            "No --label given and the file has no uns['label_key']; pass --label COLUMN."
+        )
+    return str(label)
+
+
+def _apply_edits(args: argparse.Namespace) -> int:
+    from napari_annotatability import api
+    from napari_annotatability.core import anndata_io as io
+
+    io.anndata_format(args.output)  # a usable suffix, before any work
+    _check_output(args.input, args.output, args.overwrite)
+    edits = api.read_edits(args.edits)
+    adata = io.read_anndata(args.input)
+    label = _label_of(args, adata)
+    curation = api.curate(adata, label)
+    classes_before = set(curation.classes)
+    reviewed_before = curation.n_reviewed()
+    edit = api.apply_edits(
+        adata,
+        label,
+        edits,
+        label_column=args.label_column,
+        allow_new_labels=args.allow_new_labels,
+    )
+    new_classes = [c for c in curation.classes if c not in classes_before]
+    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
+    summary = (
+        f"Applied {len(edits)} rows of {args.edits.name}: {edit.n_changed} cells changed "
+        f"label in obs['{curation.curated}'], "
+        f"{curation.n_reviewed() - reviewed_before} newly marked reviewed, "
+        + (f"new classes {new_classes}" if new_classes else "no new classes")
+        + f"; wrote {args.output}\n"
+    )
+    sys.stdout.write(summary)
+    return 0
+
+
+def _export_curation(args: argparse.Namespace) -> int:
+    from napari_annotatability import api
+    from napari_annotatability.core import anndata_io as io
+    from napari_annotatability.core.curation import curated_key, reviewed_key
+
+    api.table_separator(args.output)  # a usable suffix, before reading the data
+    _check_output(args.input, args.output, args.overwrite)
+    adata = io.read_anndata(args.input)
+    label = _label_of(args, adata)
+    api.export_curation(adata, label, args.output, overwrite=args.overwrite)
+    obs = adata.obs
+    curated = curated_key(label)
+    changed = (
+        int((obs[curated].astype(str) != obs[label].astype(str)).sum()) if curated in obs else 0
+    )
+    reviewed = int(obs[reviewed_key(label)].sum()) if reviewed_key(label) in obs else 0
+    sys.stdout.write(
+        f"Wrote {adata.n_obs} cells of obs['{label}'] ({changed} relabelled, {reviewed} "
+        f"reviewed) to {args.output}\n"
+    )
     return 0
 
 

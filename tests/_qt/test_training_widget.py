@@ -190,6 +190,8 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer):
         "Data map": "DataMapWidget",
         "Genes": "GenesWidget",
         "Trainability graph": "GraphWidget",
+        "Curate annotation": "CurationWidget",
+        "Review flagged cells": "ReviewWidget",
     }
     for name, cls in expected.items():
         _dock, widget = viewer.window.add_plugin_dock_widget("napari-annotatability", name)

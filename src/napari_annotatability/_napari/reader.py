@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -25,6 +24,7 @@ from napari_annotatability._napari.images import (
     spot_diameter,
 )
 from napari_annotatability._napari.layers import cells_layer, coordinate_source
+from napari_annotatability.core.anndata_io import read_anndata
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger(__name__)
@@ -91,21 +91,6 @@ def _is_anndata_zarr(path: Path) -> bool:
             if isinstance(attrs, dict) and attrs.get("encoding-type") == "anndata":
                 return True
     return (path / "obs").is_dir() and (path / "var").is_dir()
-
-
-def read_anndata(path: str | os.PathLike) -> AnnData:
-    """Read an ``.h5ad`` file or an AnnData ``.zarr`` folder, with a clear error."""
-    path = Path(path)
-    kind = "Zarr" if path.is_dir() else ".h5ad"
-    if not path.exists():
-        raise AnnotatabilityInputError(f"{str(path)!r} does not exist; check the path.")
-    try:
-        return ad.read_zarr(path) if path.is_dir() else ad.read_h5ad(path)
-    except Exception as err:  # anndata / h5py / zarr raise many kinds for a bad file
-        raise AnnotatabilityInputError(
-            f"Could not read {str(path)!r} as AnnData ({kind}): {type(err).__name__}: {err}. "
-            "Open a file written by anndata (adata.write_h5ad or adata.write_zarr)."
-        ) from err
 
 
 def read_layers(path: str | Sequence[str]) -> list[tuple]:

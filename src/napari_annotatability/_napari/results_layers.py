@@ -227,3 +227,25 @@ def graph_edges_layer(
         },
     }
     return vectors, kwargs, "vectors"
+
+
+def curated_layer(view: CellsView, curated_key: str, class_colors: dict[str, str]) -> tuple:
+    """Every cell coloured by its curated label (classes added while curating included).
+
+    ``class_colors`` gives the original classes their usual colours; new classes take
+    the next colours of scanpy's palette.
+    """
+    from scanpy.plotting.palettes import default_102
+
+    column = view.adata.obs[curated_key]
+    colours = dict(class_colors)
+    spare = [c for c in default_102 if c not in set(colours.values())]
+    for label in column.cat.categories:
+        if str(label) not in colours:
+            colours[str(label)] = spare.pop(0) if spare else "#ffffff"
+    colour = {"face_color": curated_key, "face_color_cycle": colours}
+    data = _points(view, "curated", np.ones(len(view.positions), dtype=bool), colour)
+    coords, kwargs, kind = data
+    features = kwargs["features"]
+    features[curated_key] = features[curated_key].astype(object).fillna("nan").astype(str)
+    return coords, kwargs, kind

@@ -1,0 +1,286 @@
+"""Dock widget: step through the flagged cells by keyboard, least confident first.
+
+Keys (while a review runs): N next, B back, A accept the suggestion, K keep the label,
+R relabel to the class chosen, U undo, Shift+U redo. Each decision moves on to the next
+cell not yet reviewed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+from napari.layers import Points
+from napari.utils.notifications import show_error
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QKeySequence, QShortcut
+
+from napari_annotatability._napari.curation_state import curation_for, events
+from napari_annotatability._napari.selection import layer_positions, select_cells
+from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core.curation import Curation
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.review import Neighbourhood, ReviewQueue
+from napari_annotatability.core.scores import AMBIGUOUS, HARD
+
+logger = logging.getLogger(__name__)
+
+KEYS = {
+    "next": "N",
+    "previous": "B",
+    "accept": "A",
+    "keep": "K",
+    "relabel": "R",
+    "undo": "U",
+    "redo": "Shift+U",
+}
+_QUEUES = {"Hard-to-learn": (HARD,), "Hard-to-learn and Ambiguous": (HARD, AMBIGUOUS)}
+
+
+class ReviewWidget(Container):
+    """Review the flagged cells one by one, with the camera on each.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.queue: ReviewQueue | None = None
+        self._neighbours: Neighbourhood | None = None
+        self._source: Points | None = None
+
+        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
+        self._which = ComboBox(label="review", choices=list(_QUEUES), value="Hard-to-learn")
+        self._target = ComboBox(label="relabel to (R)", choices=self._classes)
+        self._start = PushButton(text="Start review")
+        self._stop = PushButton(text="Stop", enabled=False)
+        self._progress = Label(value="")
+        self._cell = Label(value="")
+        keys = ", ".join(f"{key} {action}" for action, key in KEYS.items())
+        self._help = Label(value=f"Keys: {keys}.")
+        self.extend(
+            [
+                self._cells,
+                self._which,
+                self._target,
+                Container(widgets=[self._start, self._stop], layout="horizontal", labels=False),
+                self._progress,
+                self._cell,
+                self._help,
+            ]
+        )
+        for label in (self._cell, self._help, self._progress):
+            label.native.setWordWrap(True)
+        actions = {
+            "next": self.next,
+            "previous": self.previous,
+            "accept": self.accept,
+            "keep": self.keep,
+            "relabel": self.relabel,
+            "undo": self.undo,
+            "redo": self.redo,
+        }
+        # children of this widget: active while its window (napari's, when docked) is,
+        # and gone with the widget
+        self.shortcuts: dict[str, QShortcut] = {}
+        for action, key in KEYS.items():
+            shortcut = QShortcut(QKeySequence(key), self.native)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.setEnabled(False)
+            shortcut.activated.connect(actions[action])
+            self.shortcuts[action] = shortcut
+        self._start.clicked.connect(self.start)
+        self._stop.clicked.connect(self.stop)
+        self._cells.changed.connect(lambda _layer: self._target.reset_choices())
+        viewer.layers.events.inserted.connect(self._refresh)
+        viewer.layers.events.removed.connect(self._refresh)
+        self.native.destroyed.connect(self.release)
+        self._refresh()
+
+    def release(self) -> None:
+        """Stop listening to the viewer (widget closing)."""
+        self._viewer.layers.events.inserted.disconnect(self._refresh)
+        self._viewer.layers.events.removed.disconnect(self._refresh)
+
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+
+    def _refresh(self, _event=None) -> None:
+        self._cells.reset_choices()
+        available = [layer for layer in self._cells.choices if layer is not None]
+        if self._cells.value is None and available:
+            self._cells.value = available[0]
+        self._target.reset_choices()
+
+    def _classes(self, _widget=None) -> list[str]:
+        curation = self.curation
+        return [] if curation is None else curation.classes
+
+    @property
+    def curation(self) -> Curation | None:
+        """The curation the decisions go to (shared with the curation widget)."""
+        source = self._source or self._cells.value
+        if source is None or source.metadata.get("label_key") is None:
+            return None
+        key = source.metadata.get("curating", source.metadata["label_key"])
+        return curation_for(source.metadata["adata"], key)
+
+    # --- the queue -----------------------------------------------------------------
+    def start(self) -> ReviewQueue | None:
+        """Queue the flagged cells of the chosen layer, least confident first."""
+        source = self._cells.value
+        if source is None:
+            show_error("No cells: open data or a sample first.")
+            return None
+        self._source = source
+        curation = self.curation
+        adata = source.metadata["adata"]
+        flags = adata.obs.get(io.flag_key(curation.label_key))
+        if flags is None:
+            show_error("No flags yet: train in 'Audit annotation' first.")
+            self._source = None
+            return None
+        shown = layer_positions(source)
+        wanted = np.isin(flags.astype(object).to_numpy()[shown], _QUEUES[self._which.value])
+        positions = shown[wanted]
+        try:
+            self.queue = ReviewQueue(positions, adata.obs[io.CONF_KEY].to_numpy()[positions])
+        except AnnotatabilityInputError as error:
+            show_error(str(error))
+            self._source = None
+            return None
+        coords = np.full((adata.n_obs, 2), np.nan)
+        coords[shown] = np.asarray(source.data)[:, -2:]
+        self._neighbours = Neighbourhood(coords[shown])
+        self._shown = shown
+        for shortcut in self.shortcuts.values():
+            shortcut.setEnabled(True)
+        self._start.enabled, self._stop.enabled = False, True
+        reviewed = adata.obs[curation.reviewed].to_numpy(dtype=bool)
+        if reviewed[self.queue.current]:
+            self.queue.next_unreviewed(reviewed)
+        self.show_current()
+        return self.queue
+
+    def stop(self) -> None:
+        """End the review (the decisions stay)."""
+        for shortcut in self.shortcuts.values():
+            shortcut.setEnabled(False)
+        self.queue = None
+        self._source = None
+        self._start.enabled, self._stop.enabled = True, False
+        self._cell.value = ""
+
+    def show_current(self) -> None:
+        """Centre the camera on the current cell, select it and describe it."""
+        queue, curation, source = self.queue, self.curation, self._source
+        if queue is None or curation is None or source is None:
+            return
+        position = queue.current
+        adata = curation.adata
+        obs = adata.obs
+        row = int(np.searchsorted(self._shown, position))
+        centre = np.asarray(source.data)[row, -2:]
+        camera = self._viewer.scene.camera
+        camera.center = tuple(centre)
+        size = float(np.median(source.size)) if np.size(source.size) else 1.0
+        camera.zoom = self._zoom_for(size)
+        select_cells(self._viewer, adata, np.array([position]))
+        labels = curation.labels(self._shown)
+        counts = self._neighbours.label_counts(row, labels)
+        neighbours = ", ".join(f"{n} {label}" for label, n in counts) or "none"
+        suggestion = obs.get(io.suggestion_key(curation.label_key))
+        suggested = None if suggestion is None else suggestion.astype(object).iloc[position]
+        cell = obs.iloc[position]
+        self._cell.value = (
+            f"{adata.obs_names[position]}: label {cell[curation.label_key]}, "
+            f"curated {curation.labels([position])[0]}; conf {cell[io.CONF_KEY]:.3f}, "
+            f"var {cell[io.VAR_KEY]:.3f}, {cell[io.flag_key(curation.label_key)]}; "
+            f"suggestion {suggested if suggested is not None else 'none'}; "
+            f"neighbours: {neighbours}."
+        )
+        self._update_progress()
+
+    def _zoom_for(self, size: float) -> float:
+        """A zoom showing about 15 cells across the canvas."""
+        width = max(self._viewer.canvas.size[-1], 100)
+        return width / (15 * max(size, 1e-9))
+
+    def _update_progress(self) -> None:
+        queue, curation = self.queue, self.curation
+        if queue is None or curation is None:
+            return
+        done = curation.n_reviewed(queue.positions)
+        self._progress.value = (
+            f"{done} of {len(queue)} reviewed; cell {queue.index + 1} of {len(queue)}."
+        )
+
+    # --- decisions -----------------------------------------------------------------
+    def next(self) -> None:
+        """Go to the next cell."""
+        if self.queue is not None:
+            self.queue.next()
+            self.show_current()
+
+    def previous(self) -> None:
+        """Go back to the previous cell."""
+        if self.queue is not None:
+            self.queue.previous()
+            self.show_current()
+
+    def _decide(self, action) -> None:
+        queue, curation = self.queue, self.curation
+        if queue is None or curation is None:
+            return
+        try:
+            edit = action(curation, np.array([queue.current]))
+        except AnnotatabilityInputError as error:
+            show_error(str(error))
+            return
+        self._after_edit(edit, "done")
+        queue.next_unreviewed(curation.adata.obs[curation.reviewed].to_numpy(dtype=bool))
+        self.show_current()
+
+    def accept(self) -> None:
+        """Accept the current cell's suggested label and move on."""
+        self._decide(lambda c, cell: c.accept_suggestions(cell))
+
+    def keep(self) -> None:
+        """Keep the current cell's label (mark it reviewed) and move on."""
+        self._decide(lambda c, cell: c.keep(cell))
+
+    def relabel(self) -> None:
+        """Relabel the current cell to the class chosen and move on."""
+        if not self._target.value:
+            show_error("Choose the class to relabel to.")
+            return
+        self._decide(lambda c, cell: c.relabel(cell, self._target.value))
+
+    def undo(self) -> None:
+        """Undo the last decision and go back to its cell."""
+        curation = self.curation
+        edit = None if curation is None else curation.undo()
+        self._after_edit(edit, "undone")
+        if edit is not None and self.queue is not None:
+            hits = np.flatnonzero(np.isin(self.queue.positions, edit.positions))
+            if hits.size:
+                self.queue.index = int(hits[0])
+            self.show_current()
+
+    def redo(self) -> None:
+        """Redo the last undone decision."""
+        curation = self.curation
+        edit = None if curation is None else curation.redo()
+        self._after_edit(edit, "redone")
+        self.show_current()
+
+    def _after_edit(self, edit, verb: str) -> None:
+        if edit is not None:
+            events.edited.emit(self.curation, edit, verb)

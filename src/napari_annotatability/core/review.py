@@ -1,0 +1,89 @@
+"""The review queue: flagged cells from least to most confident, and their neighbourhood."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from napari_annotatability.core.errors import AnnotatabilityInputError
+
+
+class ReviewQueue:
+    """Cells to review one by one, least confident first.
+
+    Parameters
+    ----------
+    positions
+        obs positions of the cells to review.
+    conf
+        Their confidence (same order); the queue is sorted by it, ties by position.
+    """
+
+    def __init__(self, positions: np.ndarray, conf: np.ndarray) -> None:
+        positions = np.asarray(positions, dtype=np.int64)
+        conf = np.asarray(conf, dtype=float)
+        if positions.size == 0:
+            raise AnnotatabilityInputError("No flagged cells to review.")
+        order = np.lexsort((positions, np.nan_to_num(conf, nan=np.inf)))
+        self.positions = positions[order]
+        self.index = 0
+
+    def __len__(self) -> int:
+        return int(self.positions.size)
+
+    @property
+    def current(self) -> int:
+        """obs position of the cell under review."""
+        return int(self.positions[self.index])
+
+    def next(self) -> int:
+        """Move to the next cell (stays on the last one) and return it."""
+        self.index = min(self.index + 1, len(self) - 1)
+        return self.current
+
+    def previous(self) -> int:
+        """Move to the previous cell (stays on the first one) and return it."""
+        self.index = max(self.index - 1, 0)
+        return self.current
+
+    def next_unreviewed(self, reviewed: np.ndarray) -> int:
+        """Move to the next cell not yet reviewed (``reviewed``: one bool per obs row).
+
+        Stays put when every later cell is reviewed.
+        """
+        later = np.flatnonzero(~reviewed[self.positions[self.index + 1 :]])
+        if later.size:
+            self.index += 1 + int(later[0])
+        return self.current
+
+
+class Neighbourhood:
+    """The cells nearest to each cell on the tissue, for showing their labels.
+
+    Parameters
+    ----------
+    coords
+        ``(n, 2)`` positions of every obs row.
+    k
+        Neighbours per cell (the cell itself excluded).
+    """
+
+    def __init__(self, coords: np.ndarray, k: int = 6) -> None:
+        self.coords = np.asarray(coords, dtype=float)
+        self.k = int(min(k, max(len(self.coords) - 1, 0)))
+        self._tree = cKDTree(self.coords)
+
+    def of(self, position: int) -> np.ndarray:
+        """obs positions of the ``k`` cells nearest to the cell at ``position``."""
+        if self.k == 0:
+            return np.zeros(0, dtype=np.int64)
+        _, found = self._tree.query(self.coords[position], k=self.k + 1)
+        found = np.atleast_1d(found)
+        return found[found != position][: self.k].astype(np.int64)
+
+    def label_counts(self, position: int, labels: np.ndarray) -> list[tuple[str, int]]:
+        """Labels of the neighbours of ``position`` with their counts, commonest first."""
+        counts = Counter(str(labels[p]) for p in self.of(position))
+        return counts.most_common()

@@ -1,0 +1,297 @@
+"""Curation in napari: selections, relabelling, undo/redo, retraining, the review queue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.path import Path as PolygonPath
+from qtpy.QtCore import Qt
+
+from napari_annotatability import api
+from napari_annotatability._napari.selection import selected_positions
+from napari_annotatability._napari.viewer_sync import cells_layers, show_results
+from napari_annotatability._qt.curation_widget import CurationWidget, filter_cells
+from napari_annotatability._qt.review_widget import KEYS, ReviewWidget
+from napari_annotatability.core.scores import HARD
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def dlpfc_scored(dlpfc_viewer):
+    """The bundled real sample after a short real audit, results shown."""
+    source = dlpfc_viewer.layers["DLPFC layer"]
+    api.annotate(source.metadata["adata"], "layer", epochs=10, suggest_epochs=10)
+    show_results(dlpfc_viewer, source)
+    return dlpfc_viewer
+
+
+def role(viewer, name):
+    return next(layer for layer in viewer.layers if layer.metadata.get("role") == name)
+
+
+def test_filters_select_exactly_the_matching_cells(dlpfc_scored):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    widget._flag.value = HARD
+    widget._conf_min.value, widget._conf_max.value = 0.0, 0.2
+    chosen = widget.select_matching()
+    obs = adata.obs
+    expected = np.flatnonzero(((obs["layer_flag"] == HARD) & (obs["conf"] <= 0.2)).to_numpy())
+    np.testing.assert_array_equal(chosen, expected)
+    np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
+    # the count and the class breakdown are shown
+    counts = obs["layer"].iloc[expected].value_counts()
+    assert widget._selection.value.startswith(f"{expected.size} selected:")
+    top = counts.index[0]
+    assert f"{counts.iloc[0]} {top}" in widget._selection.value
+
+    widget._flag.value = "any"
+    widget._conf_min.value, widget._conf_max.value = 0.0, 1.0
+    widget._label.value = "WM"
+    widget._suggested.value = "has a suggestion"
+    chosen = widget.select_matching()
+    expected = np.flatnonzero(((obs["layer"] == "WM") & obs["layer_suggested"].notna()).to_numpy())
+    np.testing.assert_array_equal(chosen, expected)
+    np.testing.assert_array_equal(
+        filter_cells(adata, "layer", suggested="Layer_3"),
+        np.flatnonzero((obs["layer_suggested"] == "Layer_3").to_numpy()),
+    )
+
+
+def test_lasso_selects_the_cells_inside(dlpfc_scored):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    source = viewer.layers["DLPFC layer"]
+    lasso = widget.start_lasso()
+    assert lasso.mode == "add_polygon_lasso"
+    coords = np.asarray(source.data)
+    centre = coords.mean(axis=0)
+    spread = coords.std(axis=0)
+    corners = np.array([[-1.0, -1.0], [1.0, -1.0], [0.0, 1.0]])
+    triangle = centre + corners * spread
+    lasso.add_polygons([triangle])  # what drawing with the lasso tool adds
+    expected = np.flatnonzero(PolygonPath(triangle).contains_points(coords))
+    assert 10 < expected.size < len(coords)
+    np.testing.assert_array_equal(widget.selected(), expected)
+    np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
+    # a second start reuses the lasso layer
+    assert widget.start_lasso() is lasso
+
+
+def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    original = adata.obs["layer"].copy()
+    assert widget.relabel_selected() is None  # nothing selected yet
+    assert any("No cells selected" in m for m in notifications.messages)
+
+    flags = role(viewer, "flags")
+    flags.selected_data = {0, 1, 2}
+    widget._target.value = "WM"
+    edit = widget.relabel_selected()
+    assert list(adata.obs["layer_curated"].iloc[:3]) == ["WM"] * 3
+    assert adata.obs["layer_reviewed"].iloc[:3].all()
+    curated = role(viewer, "curated")
+    assert list(curated.features["layer_curated"].iloc[:3]) == ["WM"] * 3
+    assert widget._undo.enabled and not widget._redo.enabled
+    assert "manual: 3 cells" in widget._status.value
+    assert edit.n_changed == int((original.iloc[:3] != "WM").sum())
+
+    flags.selected_data = {5}
+    widget._new_class.value = "Layer_2 (new)"
+    widget.relabel_selected()
+    assert adata.obs["layer_curated"].iloc[5] == "Layer_2 (new)"
+    assert "Layer_2 (new)" in widget._target.choices
+    assert widget._new_class.value == ""
+
+    hard = np.flatnonzero(adata.obs["layer_flag"] == HARD)
+    widget.accept_all()
+    np.testing.assert_array_equal(
+        adata.obs["layer_curated"].astype(str).to_numpy()[hard],
+        adata.obs["layer_suggested"].astype(str).to_numpy()[hard],
+    )
+    flags.selected_data = {10}
+    widget.keep_selected()
+    assert adata.obs["layer_reviewed"].iloc[10]
+
+    log = adata.uns["annotatability_edits"]
+    assert set(log["how"]) == {"manual", "bulk", "keep"}
+    assert list(log.columns[:7]) == ["cell_id", "old", "new", "how", "time", "conf", "flag"]
+
+    for _ in range(4):
+        widget.undo()
+    pd.testing.assert_series_equal(
+        adata.obs["layer_curated"].astype(str), original.astype(str), check_names=False
+    )
+    assert not adata.obs["layer_reviewed"].any()
+    assert not widget._undo.enabled and widget._redo.enabled
+    widget.redo()
+    assert list(adata.obs["layer_curated"].iloc[:3]) == ["WM"] * 3
+    pd.testing.assert_series_equal(adata.obs["layer"], original)  # never touched
+
+
+def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    widget.accept_all()
+    widget._epochs.value = 5
+    widget.retrain()
+    table = adata.uns["annotatability_flag_changes"]
+    assert table.to_numpy().sum() == adata.n_obs
+    expected = pd.crosstab(adata.obs["layer_flag"], adata.obs["layer_curated_flag"])
+    for before in expected.index:
+        for after in expected.columns:
+            assert table.loc[before, after] == expected.loc[before, after]
+    assert widget.changes.isVisible() or widget.changes.rowCount() == len(table.index)
+    assert widget.changes.item(0, 0) is not None
+    assert "changed flag" in widget._status.value
+    # curation continues after a retrain: still the original annotation, undo works
+    assert widget.curation.label_key == "layer"
+    widget.undo()
+    assert (adata.obs["layer_curated"].astype(str) == adata.obs["layer"].astype(str)).all()
+
+
+def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
+    viewer = dlpfc_scored
+    viewer.window._qt_window.show()
+    curation_widget = CurationWidget(viewer, threaded=False)
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review)
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    queue = review.start()
+    hard = np.flatnonzero(adata.obs["layer_flag"] == HARD)
+    assert len(queue) == hard.size
+    conf = adata.obs["conf"].to_numpy()[queue.positions]
+    assert np.all(np.diff(conf) >= 0), "least confident first"
+    first = queue.current
+    assert first == hard[np.argmin(adata.obs["conf"].to_numpy()[hard])]
+    source = viewer.layers["DLPFC layer"]
+    np.testing.assert_allclose(viewer.scene.camera.center[-2:], source.data[first], atol=1e-6)
+    np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), [first])
+    assert review._progress.value.startswith(f"0 of {hard.size} reviewed")
+    assert "neighbours:" in review._cell.value and adata.obs_names[first] in review._cell.value
+
+    window = viewer.window._qt_window
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+    qtbot.keyClick(window, Qt.Key.Key_K)  # keep: reviewed, moves on
+    assert adata.obs["layer_reviewed"].iloc[first]
+    second = queue.current
+    assert second != first
+    qtbot.keyClick(window, Qt.Key.Key_A)  # accept the suggestion
+    assert adata.obs["layer_curated"].iloc[second] == adata.obs["layer_suggested"].iloc[second]
+    assert review._progress.value.startswith(f"2 of {hard.size} reviewed")
+    third = queue.current
+    review._target.value = "WM"
+    qtbot.keyClick(window, Qt.Key.Key_R)  # relabel to the chosen class
+    assert adata.obs["layer_curated"].iloc[third] == "WM"
+    qtbot.keyClick(window, Qt.Key.Key_U)  # undo goes back to that cell
+    assert queue.current == third
+    assert adata.obs["layer_curated"].iloc[third] == adata.obs["layer"].iloc[third]
+    qtbot.keyClick(window, Qt.Key.Key_U, Qt.KeyboardModifier.ShiftModifier)  # redo
+    assert adata.obs["layer_curated"].iloc[third] == "WM"
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    # the curation widget followed every decision made in the review
+    assert curation_widget._undo.enabled
+    assert "reviewed in all" in curation_widget._status.value
+    review.stop()
+    assert not review.shortcuts["next"].isEnabled()
+    assert set(KEYS) == set(review.shortcuts)
+
+
+def test_review_before_training_notifies(dlpfc_viewer, notifications):
+    review = ReviewWidget(dlpfc_viewer)
+    assert review.start() is None
+    assert any("train" in m.lower() for m in notifications.messages)
+
+
+def test_curating_a_number_column_notifies(synthetic_viewer, notifications):
+    source = synthetic_viewer.layers["cells"]
+    source.metadata["adata"].obs["depth"] = np.linspace(0, 1, source.metadata["adata"].n_obs)
+    source.metadata["label_key"] = "depth"
+    widget = CurationWidget(synthetic_viewer, threaded=False)
+    source.selected_data = {0}
+    assert widget.relabel_selected() is None
+    assert any("not cell-type labels" in m for m in notifications.messages)
+    assert "depth_curated" not in source.metadata["adata"].obs.columns
+
+
+def test_save_and_export_from_the_widget(make_napari_viewer, tmp_path, load_shared):
+    import anndata as ad
+
+    from napari_annotatability.core.errors import AnnotatabilityInputError
+
+    source_file = tmp_path / "opened.h5ad"
+    load_shared("visium_mousebrain_squidpy_fixture").write_h5ad(source_file)
+    viewer = make_napari_viewer()
+    viewer.open(str(source_file), plugin="napari-annotatability")
+    (cells,) = cells_layers(viewer)
+    adata = cells.metadata["adata"]
+    key = cells.metadata["label_key"]
+    with pytest.warns(UserWarning, match="single cell"):  # 49 spots: tiny clusters
+        api.annotate(adata, key, epochs=5, suggest_epochs=5, min_width=4)
+    show_results(viewer, cells)
+    widget = CurationWidget(viewer, threaded=False)
+    cells.selected_data = {0, 1}
+    widget._new_class.value = "checked"
+    widget.relabel_selected()
+
+    with pytest.raises(AnnotatabilityInputError, match="opened from"):
+        widget.save(source_file)
+    saved = widget.save(tmp_path / "curated.zarr")
+    back = ad.read_zarr(saved)
+    assert list(back.obs[f"{key}_curated"].iloc[:2]) == ["checked", "checked"]
+    assert len(back.uns["annotatability_edits"]) == 2
+    # the image survives the round trip
+    library = next(iter(adata.uns["spatial"]))
+    np.testing.assert_array_equal(
+        back.uns["spatial"][library]["images"]["lowres"],
+        adata.uns["spatial"][library]["images"]["lowres"],
+    )
+    table = pd.read_csv(widget.export_table(tmp_path / "curation.tsv"), sep="\t")
+    assert list(table.columns) == [
+        "cell_id",
+        "original",
+        "curated",
+        "conf",
+        "var",
+        "flag",
+        "suggestion",
+        "reviewed",
+    ]
+    assert table["curated"].iloc[0] == "checked" and table["reviewed"].iloc[0]
+    widget.save(source_file, overwrite=True)  # confirmed: replaces the opened file
+    assert ad.read_h5ad(source_file).obs[f"{key}_curated"].iloc[0] == "checked"
+
+
+def test_reopen_continues_the_curation(dlpfc_scored, make_napari_viewer, tmp_path):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    role(viewer, "flags").selected_data = {0, 1, 2}
+    widget._target.value = "WM"
+    widget.relabel_selected()
+    widget.accept_all()
+    saved = widget.save(tmp_path / "curated.h5ad")
+    before = viewer.layers["DLPFC layer"].metadata["adata"]
+
+    again = make_napari_viewer()
+    again.open(str(saved), plugin="napari-annotatability")
+    reopened = CurationWidget(again, threaded=False)
+    curation = reopened.curation
+    assert curation.label_key == "layer"
+    np.testing.assert_array_equal(curation.labels(), widget.curation.labels())
+    assert curation.n_reviewed() == widget.curation.n_reviewed()
+    assert len(curation.log) == len(before.uns["annotatability_edits"])
+    # and goes on: one more edit is logged after the earlier ones
+    (cells,) = cells_layers(again)
+    cells.selected_data = {3}
+    reopened.keep_selected()
+    assert len(curation.log) == len(before.uns["annotatability_edits"]) + 1
+    assert reopened.show_curated() is not None
