@@ -122,6 +122,19 @@ def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
     assert set(log["how"]) == {"manual", "bulk", "keep"}
     assert list(log.columns[:7]) == ["cell_id", "old", "new", "how", "time", "conf", "flag"]
 
+    # the points updated in place look exactly like a layer built from scratch
+    from napari_annotatability._napari.layers import label_colors
+    from napari_annotatability._napari.results_layers import curated_layer
+    from napari_annotatability._napari.viewer_sync import cells_view
+
+    fresh = curated_layer(
+        cells_view(viewer.layers["DLPFC layer"]), "layer_curated", label_colors(adata, "layer")
+    )
+    np.testing.assert_allclose(role(viewer, "curated").face_color, fresh[1]["face_color"])
+    pd.testing.assert_series_equal(
+        role(viewer, "curated").features["layer_curated"], fresh[1]["features"]["layer_curated"]
+    )
+
     for _ in range(4):
         widget.undo()
     pd.testing.assert_series_equal(

@@ -229,21 +229,43 @@ def graph_edges_layer(
     return vectors, kwargs, "vectors"
 
 
+def curated_colors(
+    adata: AnnData, curated_key: str, class_colors: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """RGBA colour of each curated class (and ``"nan"``).
+
+    The original classes keep their usual colours; classes added while curating take
+    the next colours of scanpy's palette, in the order they were added.
+    """
+    from napari.utils.colormaps.standardize_color import transform_color
+    from scanpy.plotting.palettes import default_102
+
+    colours = dict(class_colors)
+    spare = [c for c in default_102 if c not in set(colours.values())]
+    for label in adata.obs[curated_key].cat.categories:
+        if str(label) not in colours:
+            colours[str(label)] = spare.pop(0) if spare else "#ffffff"
+    return {label: transform_color(colour)[0] for label, colour in colours.items()}
+
+
+def colours_of(labels: np.ndarray, colours: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n, 4)`` RGBA of text labels (missing labels take the colour of ``"nan"``)."""
+    text = pd.Series(labels, dtype=object).fillna("nan").astype(str)
+    names = list(colours)
+    codes = pd.Categorical(text, categories=names).codes
+    table = np.vstack([colours[name] for name in names])
+    return table[np.where(codes < 0, names.index("nan") if "nan" in names else 0, codes)]
+
+
 def curated_layer(view: CellsView, curated_key: str, class_colors: dict[str, str]) -> tuple:
     """Every cell coloured by its curated label (classes added while curating included).
 
-    ``class_colors`` gives the original classes their usual colours; new classes take
-    the next colours of scanpy's palette.
+    Colours are set per point (see :func:`curated_colors`) so an edit recolours only
+    the points it changed.
     """
-    from scanpy.plotting.palettes import default_102
-
-    column = view.adata.obs[curated_key]
-    colours = dict(class_colors)
-    spare = [c for c in default_102 if c not in set(colours.values())]
-    for label in column.cat.categories:
-        if str(label) not in colours:
-            colours[str(label)] = spare.pop(0) if spare else "#ffffff"
-    colour = {"face_color": curated_key, "face_color_cycle": colours}
+    colours = curated_colors(view.adata, curated_key, class_colors)
+    labels = view.adata.obs[curated_key].astype(object).to_numpy()[view.positions]
+    colour = {"face_color": colours_of(labels, colours)}
     data = _points(view, "curated", np.ones(len(view.positions), dtype=bool), colour)
     coords, kwargs, kind = data
     features = kwargs["features"]
