@@ -23,6 +23,7 @@ from napari_annotatability.api import (
     gene_scores,
     ranked_genes,
     read_edits,
+    spatial_context,
     trainability_graph,
     training_dynamics,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "read_anndata",
     "read_edits",
     "save_curated",
+    "spatial_context",
     "trainability_graph",
     "training_dynamics",
 ]

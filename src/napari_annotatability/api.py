@@ -1048,3 +1048,56 @@ def apply_edits(
         edit.n_changed,
     )
     return edit
+
+
+def spatial_context(
+    adata: AnnData,
+    label_key: str,
+    *,
+    k: int = 10,
+    weight: float = 0.5,
+    conf_key: str = io.CONF_KEY,
+) -> pd.DataFrame:
+    """Add the tissue neighbourhood to the audit (an option; the reference ignores it).
+
+    Writes ``obs[f"{label_key}_neighbour_agreement"]`` (fraction of the ``k`` nearest
+    cells on the tissue with the same label) and ``obs["conf_spatial"]``
+    (``(1 - weight) * conf + weight * agreement``). The flags are unchanged.
+
+    Parameters
+    ----------
+    adata
+        Data with tissue coordinates (``obsm["spatial"]`` or obs columns such as x/y)
+        and, for ``conf_spatial``, ``obs[conf_key]`` from :func:`annotate`.
+    label_key
+        The annotation.
+    k, weight
+        Neighbours on the tissue; weight of their agreement against the confidence.
+    conf_key
+        The confidence column.
+
+    Returns
+    -------
+    The two new columns.
+    """
+    from napari_annotatability.core.coordinates import tissue_coordinates
+    from napari_annotatability.core.inputs import encode_labels
+    from napari_annotatability.core.spatial import neighbour_agreement, spatial_confidence
+
+    _require_confidence(adata, conf_key)
+    coords, source = tissue_coordinates(adata)
+    labels, keep = encode_labels(adata, label_key, drop_missing=True)
+    codes = np.full(adata.n_obs, -1, dtype=np.int64)
+    codes[keep] = labels.codes
+    agreement = neighbour_agreement(coords, codes, k=k)
+    agreement_key = f"{label_key}_neighbour_agreement"
+    adata.obs[agreement_key] = agreement
+    adata.obs["conf_spatial"] = spatial_confidence(
+        adata.obs[conf_key].to_numpy(dtype=float), agreement, weight
+    )
+    adata.uns.setdefault(io.UNS_KEY, {})["spatial_context"] = {
+        "k": int(k),
+        "weight": float(weight),
+        "coordinates": source,
+    }
+    return adata.obs[[agreement_key, "conf_spatial"]]

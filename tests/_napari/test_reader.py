@@ -10,13 +10,13 @@ import pytest
 import zarr
 from conftest import DATA_DIR, shared_dataset_path
 
-from napari_annotatability._napari.layers import tissue_coordinates
 from napari_annotatability._napari.reader import (
     anndata_layers,
     guess_label_key,
     napari_get_reader,
     read_layers,
 )
+from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 pytestmark = pytest.mark.gui

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import shared_dataset_path
 
-from napari_annotatability._napari.layers import cells_layer, point_size, tissue_coordinates
+from napari_annotatability._napari.layers import cells_layer, point_size
 from napari_annotatability._napari.sample_data import (
     SQUIDPY_DATASETS,
     SampleDownloadError,
@@ -21,6 +21,7 @@ from napari_annotatability._napari.sample_data import (
     squidpy_sample,
     unreachable,
 )
+from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.datasets import synthetic_tissue
 

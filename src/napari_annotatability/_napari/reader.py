@@ -23,8 +23,9 @@ from napari_annotatability._napari.images import (
     library_ids,
     spot_diameter,
 )
-from napari_annotatability._napari.layers import cells_layer, coordinate_source
+from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability.core.anndata_io import read_anndata
+from napari_annotatability.core.coordinates import coordinate_source
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger(__name__)
