@@ -18,7 +18,7 @@ from napari_annotatability._napari.selection import select_cells
 from napari_annotatability._qt.data_map import DataMapWidget
 from napari_annotatability._qt.genes_widget import GenesWidget
 from napari_annotatability._qt.graph_widget import GraphWidget
-from napari_annotatability._qt.launch import _write_png
+from napari_annotatability._qt.launch import write_png
 from napari_annotatability._qt.training_widget import TrainingWidget
 
 IMAGES = Path(__file__).parent / "images"
@@ -30,7 +30,7 @@ def save(viewer: napari.Viewer, name: str) -> None:
     """Save the whole window as ``images/<name>``."""
     napari.qt.get_qapp().processEvents()
     image = viewer.screenshot(canvas_only=False, flash=False)
-    _write_png(np.asarray(image), IMAGES / name)
+    write_png(np.asarray(image), IMAGES / name)
     logger.warning("wrote %s", IMAGES / name)
 
 

@@ -72,14 +72,15 @@ def _save_and_close(viewer: napari.Viewer, path: Path) -> None:
     def save() -> None:
         viewer.reset_view()
         image = viewer.screenshot(canvas_only=False, flash=False)
-        _write_png(np.asarray(image), Path(path))
+        write_png(np.asarray(image), Path(path))
         logger.info("Screenshot written to %s.", path)
         viewer.close()
 
     QTimer.singleShot(500, save)
 
 
-def _write_png(image: np.ndarray, path: Path) -> None:
+def write_png(image: np.ndarray, path: Path) -> None:
+    """Save an RGBA screenshot as PNG with Qt (no imaging library needed)."""
     from qtpy.QtGui import QImage
 
     height, width = image.shape[:2]
