@@ -7,6 +7,7 @@ import io
 import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,32 @@ from anndata import AnnData
 
 from napari_annotatability.core.dynamics import TrainingParams, training_dynamics
 from napari_annotatability.core.scores import confidence_and_variability
+
+#: The shared real datasets beside the repository.
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: (folder, label key, preprocessing its README calls for), smallest first.
+REAL_DATASETS = [
+    ("st_mob_stdeconvolve", "layer", "normalize_hvg"),
+    ("cycif_scimap", "phenotype", None),
+    ("merfish_lung_tessera", "cell_lineage", "normalize"),
+    ("visium_dlpfc_steam", "layer", None),
+    ("osmfish_sscortex", "cell_type", "normalize"),
+]
+
+
+def load_real(folder: str, how: str | None) -> AnnData:
+    """A shared dataset preprocessed as its README says (normalise/log1p, 2000 HVGs)."""
+    import anndata as ad
+    import scanpy as sc
+
+    adata = ad.read_h5ad(DATA / folder / f"{folder}.h5ad")
+    if how and how.startswith("normalize"):
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
+    if how == "normalize_hvg":
+        sc.pp.highly_variable_genes(adata, n_top_genes=2000)
+        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+    return adata
 
 
 def synthetic(

@@ -17,13 +17,10 @@ import io
 import itertools
 import logging
 import warnings
-from pathlib import Path
 
-import anndata as ad
 import numpy as np
-import scanpy as sc
 import torch
-from _common import machine, ours, reference
+from _common import DATA, REAL_DATASETS, load_real, machine, ours, reference
 from scipy.stats import spearmanr
 
 import napari_annotatability as nat
@@ -31,26 +28,8 @@ from napari_annotatability.core.scores import FLAG_CATEGORIES, HARD, Cutoffs, as
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-# (folder, label key, preprocessing the dataset's README calls for)
-DATASETS = [
-    ("merfish_lung_tessera", "cell_lineage", "normalize"),
-    ("visium_dlpfc_steam", "layer", None),
-    ("osmfish_sscortex", "cell_type", "normalize"),
-    ("cycif_scimap", "phenotype", None),
-    ("st_mob_stdeconvolve", "layer", "normalize_hvg"),
-]
-
-
-def load(folder, how):
-    adata = ad.read_h5ad(DATA / folder / f"{folder}.h5ad")
-    if how and how.startswith("normalize"):
-        sc.pp.normalize_total(adata, target_sum=1e4)
-        sc.pp.log1p(adata)
-    if how == "normalize_hvg":
-        sc.pp.highly_variable_genes(adata, n_top_genes=2000)
-        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-    return adata
+DATASETS = REAL_DATASETS
+load = load_real
 
 
 def mean_corr(pairs):

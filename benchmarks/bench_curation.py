@@ -1,7 +1,7 @@
 """Curation speed: the edit log in core, and one edit as a person makes it in napari.
 
-    python benchmarks/bench_curation.py --cells 1000000            # core only
-    xvfb-run -a python benchmarks/bench_curation.py --cells 100000 --gui
+python benchmarks/bench_curation.py --cells 1000000            # core only
+xvfb-run -a python benchmarks/bench_curation.py --cells 100000 --gui
 """
 
 from __future__ import annotations
