@@ -19,7 +19,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Points, Shapes
-from napari.qt.threading import GeneratorWorker, create_worker
+from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QTableWidget, QTableWidgetItem
 
@@ -45,6 +45,7 @@ from napari_annotatability._napari.viewer_sync import (
     show_layer,
     show_results,
 )
+from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import training_updates
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core.curation import Curation, Edit
@@ -498,33 +499,19 @@ class CurationWidget(Container):
             return None
         settings = {"epochs": self._epochs.value}
         self._status.value = f"Retraining on {curation.curated}..."
-        if not self.threaded:
-            steps = training_updates(curation.adata, curation.curated, **settings)
-            try:
-                while True:
-                    next(steps)
-            except StopIteration as stop:
-                self._on_retrained(stop.value)
-            except AnnotatabilityInputError as error:
-                show_error(str(error))
-            return None
-        worker = create_worker(
+        self._retrain.enabled = False
+        self.worker = start_task(
             training_updates,
             curation.adata,
             curation.curated,
-            _progress={"desc": f"Retraining on {curation.curated}"},
-            _start_thread=False,
-            _connect={
-                "returned": self._on_retrained,
-                "errored": lambda error: show_error(str(error)),
-                "finished": self._on_retrain_finished,
-            },
+            threaded=self.threaded,
+            progress={"desc": f"Retraining on {curation.curated}"},
+            returned=self._on_retrained,
+            errored=lambda error: show_error(str(error)),
+            finished=self._on_retrain_finished,
             **settings,
         )
-        self.worker = worker
-        self._retrain.enabled = False
-        worker.start()
-        return worker
+        return self.worker
 
     def _on_retrain_finished(self) -> None:
         self.worker = None

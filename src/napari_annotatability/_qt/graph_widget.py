@@ -17,7 +17,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Points
-from napari.qt.threading import FunctionWorker, create_worker
+from napari.qt.threading import FunctionWorker
 from napari.utils.notifications import show_error
 
 from napari_annotatability import api
@@ -29,6 +29,7 @@ from napari_annotatability._napari.viewer_sync import (
     result_layer,
     show_layer,
 )
+from napari_annotatability._qt.tasks import start_task
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger(__name__)
@@ -132,28 +133,18 @@ class GraphWidget(Container):
         }
         adata = source.metadata["adata"]
         self._status.value = "Building the graph..."
-        if not self.threaded:
-            try:
-                self._on_result(api.compute_trainability_graph(adata, **kwargs))
-            except AnnotatabilityInputError as error:
-                self._on_error(error)
-            return None
-        worker = create_worker(
+        self._build.enabled = False
+        self.worker = start_task(
             api.compute_trainability_graph,
             adata,
-            _progress={"desc": "Trainability graph"},
-            _start_thread=False,
-            _connect={
-                "returned": self._on_result,
-                "errored": self._on_error,
-                "finished": self._on_finished,
-            },
+            threaded=self.threaded,
+            progress={"desc": "Trainability graph"},
+            returned=self._on_result,
+            errored=self._on_error,
+            finished=self._on_finished,
             **kwargs,
         )
-        self.worker = worker
-        self._build.enabled = False
-        worker.start()
-        return worker
+        return self.worker
 
     def _on_finished(self) -> None:
         self.worker = None

@@ -18,7 +18,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Points
-from napari.qt.threading import GeneratorWorker, create_worker
+from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 
 from napari_annotatability._napari.viewer_sync import (
@@ -27,6 +27,7 @@ from napari_annotatability._napari.viewer_sync import (
     show_results,
     show_running_confidence,
 )
+from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import (
     TrainingUpdate,
     total_steps,
@@ -228,42 +229,22 @@ class TrainingWidget(Container):
             settings["suggest"],
             settings["suggest_epochs"],
         )
-        if not self.threaded:
-            self._run_here(adata, label_key, settings)
-            return None
-        worker = create_worker(
+        self._set_running(True)
+        self._status.value = f"Preparing {label_key}..."
+        self.worker = start_task(
             training_updates,
             adata,
             label_key,
-            _progress={"total": n_steps, "desc": f"Auditing {label_key}"},
-            _start_thread=False,
-            _connect={
-                "yielded": self._on_update,
-                "returned": self._on_result,
-                "errored": self._on_error,
-                "aborted": self._on_aborted,
-                "finished": self._on_finished,
-            },
+            threaded=self.threaded,
+            progress={"total": n_steps, "desc": f"Auditing {label_key}"},
+            yielded=self._on_update,
+            returned=self._on_result,
+            errored=self._on_error,
+            aborted=self._on_aborted,
+            finished=self._on_finished,
             **settings,
         )
-        self.worker = worker
-        self._set_running(True)
-        self._status.value = f"Preparing {label_key}..."
-        worker.start()
-        return worker
-
-    def _run_here(self, adata, label_key: str, settings: dict) -> None:
-        self._set_running(True)
-        steps = training_updates(adata, label_key, **settings)
-        try:
-            while True:
-                self._on_update(next(steps))
-        except StopIteration as stop:
-            self._on_result(stop.value)
-        except AnnotatabilityInputError as error:
-            self._on_error(error)
-        finally:
-            self._on_finished()
+        return self.worker
 
     def cancel(self) -> None:
         """Stop the running training at the end of its current epoch."""
