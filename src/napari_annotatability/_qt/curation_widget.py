@@ -39,12 +39,12 @@ from napari_annotatability._napari.selection import (
     selected_positions,
 )
 from napari_annotatability._napari.viewer_sync import (
-    cells_layers,
     cells_view,
     result_layer,
     show_layer,
     show_results,
 )
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import training_updates
 from napari_annotatability.core import anndata_io as io
@@ -94,7 +94,7 @@ def filter_cells(
     return np.flatnonzero(keep)
 
 
-class CurationWidget(Container):
+class CurationWidget(CellsWidget):
     """Curate an annotation: select, relabel, accept suggestions, undo/redo, export.
 
     Parameters
@@ -106,13 +106,11 @@ class CurationWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.threaded = threaded
         self.worker: GeneratorWorker | None = None
         self._watched: list[Points] = []
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._selection = Label(value="")
         self._flag = ComboBox(label="flag", choices=[ANY, *FLAG_CATEGORIES], value=ANY)
         self._label = ComboBox(label="label", choices=self._class_choices)
@@ -180,11 +178,8 @@ class CurationWidget(Container):
         self._retrain.clicked.connect(self.retrain)
         self._save.clicked.connect(self._ask_save)
         self._export.clicked.connect(self._ask_export)
-        viewer.layers.events.inserted.connect(self._refresh)
-        viewer.layers.events.removed.connect(self._refresh)
         events.edited.connect(self.after_edit)
-        self.native.destroyed.connect(self.release)
-        self._refresh()
+        self.refresh()
 
     # --- state ---------------------------------------------------------------------
     @property
@@ -233,11 +228,7 @@ class CurationWidget(Container):
             self.worker.quit()
         self._unwatch()
         events.edited.disconnect(self.after_edit)
-        self._viewer.layers.events.inserted.disconnect(self._refresh)
-        self._viewer.layers.events.removed.disconnect(self._refresh)
-
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+        super().release()
 
     def _class_choices_only(self, _widget=None) -> list[str]:
         curation = self.curation
@@ -249,11 +240,8 @@ class CurationWidget(Container):
     def _suggestion_choices(self, _widget=None) -> list[str]:
         return [ANY, "has a suggestion", *self._class_choices_only()]
 
-    def _refresh(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._watch()
         self._update_selection_label()
 

@@ -11,7 +11,7 @@ from functools import partial
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label
+from magicgui.widgets import Label
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.path import Path
@@ -20,7 +20,7 @@ from napari.layers import Points
 
 from napari_annotatability._napari.results_layers import FLAG_COLORS
 from napari_annotatability._napari.selection import layers_of, select_cells, selected_positions
-from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
@@ -31,7 +31,7 @@ _FOREGROUND = "#d1d2d4"
 _UNFLAGGED = "#808080"
 
 
-class DataMapWidget(Container):
+class DataMapWidget(CellsWidget):
     """Confidence against variability of the cells of one AnnData, coloured by flag.
 
     Parameters
@@ -41,8 +41,7 @@ class DataMapWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self._positions = np.zeros(0, dtype=np.int64)
         self._xy = np.zeros((0, 2))
         self._selection = np.zeros(0, dtype=np.int64)
@@ -50,7 +49,6 @@ class DataMapWidget(Container):
         self._watched: list[tuple[Points, partial]] = []
         self._watched_source: Points | None = None
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._status = Label(value="")
         self.extend([self._cells, self._status])
         self.figure = Figure(figsize=(4, 4), facecolor=_BACKGROUND, layout="constrained")
@@ -62,20 +60,11 @@ class DataMapWidget(Container):
         self._lasso = LassoSelector(self.axes, self._on_lasso, useblit=False)
 
         self._cells.changed.connect(self.draw)
-        viewer.layers.events.inserted.connect(self._on_layers_changed)
-        viewer.layers.events.removed.connect(self._on_layers_changed)
-        self.native.destroyed.connect(self.release)
-        self._on_layers_changed()
+        self.refresh()
 
     # --- layers --------------------------------------------------------------------
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
-
-    def _on_layers_changed(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._watch()
         self.draw()
 
@@ -103,8 +92,7 @@ class DataMapWidget(Container):
     def release(self) -> None:
         """Stop listening to the viewer (widget closing)."""
         self._unwatch()
-        self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
-        self._viewer.layers.events.removed.disconnect(self._on_layers_changed)
+        super().release()
 
     # --- drawing -------------------------------------------------------------------
     def draw(self, _event=None) -> None:

@@ -8,14 +8,15 @@ from pathlib import Path
 import napari
 import numpy as np
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton
 from napari.layers import Points
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
 
 from napari_annotatability import api
 from napari_annotatability._napari.results_layers import expression_layer, gene_values
-from napari_annotatability._napari.viewer_sync import cells_layers, cells_view, show_layer
+from napari_annotatability._napari.viewer_sync import cells_view, show_layer
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core.anndata_io import write_csv_atomic
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
@@ -25,7 +26,7 @@ _X = "X"
 _COLUMNS = ("gene", "direction", "score", "rank")
 
 
-class GenesWidget(Container):
+class GenesWidget(CellsWidget):
     """Score genes against confidence, list them, and show one on the tissue.
 
     Parameters
@@ -35,11 +36,9 @@ class GenesWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.table: pd.DataFrame = pd.DataFrame(columns=list(_COLUMNS))
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._matrix = ComboBox(label="expression", choices=self._matrix_choices)
         self._count_filter = CheckBox(label="filter genes by total counts", value=True)
         self._min_counts = FloatSpinBox(label="min total counts", value=100, min=0, max=1e12)
@@ -78,28 +77,14 @@ class GenesWidget(Container):
         self._direction.changed.connect(self._fill)
         self._export.clicked.connect(self._ask_export)
         self.view.cellClicked.connect(self._on_row_clicked)
-        viewer.layers.events.inserted.connect(self._refresh)
-        viewer.layers.events.removed.connect(self._refresh)
-        self.native.destroyed.connect(self.release)
-        self._refresh()
-
-    def release(self) -> None:
-        """Stop listening to the viewer (widget closing)."""
-        self._viewer.layers.events.inserted.disconnect(self._refresh)
-        self._viewer.layers.events.removed.disconnect(self._refresh)
-
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+        self.refresh()
 
     def _matrix_choices(self, _widget=None) -> list[str]:
         layer = self._cells.value
         return [_X] if layer is None else [_X, *layer.metadata["adata"].layers]
 
-    def _refresh(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._matrix.reset_choices()
 
     def _on_cells_changed(self, _layer=None) -> None:

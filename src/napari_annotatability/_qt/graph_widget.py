@@ -9,7 +9,6 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -24,18 +23,18 @@ from napari_annotatability import api
 from napari_annotatability._napari.results_layers import graph_edges_layer
 from napari_annotatability._napari.selection import layers_of, selected_positions
 from napari_annotatability._napari.viewer_sync import (
-    cells_layers,
     cells_view,
     result_layer,
     show_layer,
 )
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger(__name__)
 
 
-class GraphWidget(Container):
+class GraphWidget(CellsWidget):
     """Build the trainability-aware kNN graph (scanpy neighbours layout) and show it.
 
     Parameters
@@ -47,13 +46,11 @@ class GraphWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.threaded = threaded
         self.worker: FunctionWorker | None = None
         self._source: Points | None = None
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._use_rep = ComboBox(label="embedding", choices=self._rep_choices)
         self._alpha = FloatSpinBox(label="alpha", value=0.9, min=0.0, max=1.0, step=0.05)
         self._k = SpinBox(label="neighbours (k)", value=15, min=1, max=1000)
@@ -85,20 +82,13 @@ class GraphWidget(Container):
         self._cells.changed.connect(lambda _layer: self._use_rep.reset_choices())
         self._build.clicked.connect(self.build)
         self._edges.changed.connect(self._on_edges_toggled)
-        viewer.layers.events.inserted.connect(self._refresh)
-        viewer.layers.events.removed.connect(self._refresh)
-        self.native.destroyed.connect(self.release)
-        self._refresh()
+        self.refresh()
 
     def release(self) -> None:
         """Quit a running worker and stop listening to the viewer (widget closing)."""
         if self.worker is not None:
             self.worker.quit()
-        self._viewer.layers.events.inserted.disconnect(self._refresh)
-        self._viewer.layers.events.removed.disconnect(self._refresh)
-
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+        super().release()
 
     def _rep_choices(self, _widget=None) -> list[str]:
         layer = self._cells.value
@@ -106,11 +96,8 @@ class GraphWidget(Container):
         keys = [k for k in keys if k != "spatial"]
         return keys if "X_pca" in keys else ["X_pca", *keys]
 
-    def _refresh(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._use_rep.reset_choices()
 
     def build(self) -> FunctionWorker | None:

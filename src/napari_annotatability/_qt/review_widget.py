@@ -19,7 +19,7 @@ from qtpy.QtGui import QKeySequence, QShortcut
 
 from napari_annotatability._napari.curation_state import curation_for, events
 from napari_annotatability._napari.selection import layer_positions, select_cells
-from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core.curation import Curation
 from napari_annotatability.core.errors import AnnotatabilityInputError
@@ -40,7 +40,7 @@ KEYS = {
 _QUEUES = {"Hard-to-learn": (HARD,), "Hard-to-learn and Ambiguous": (HARD, AMBIGUOUS)}
 
 
-class ReviewWidget(Container):
+class ReviewWidget(CellsWidget):
     """Review the flagged cells one by one, with the camera on each.
 
     Parameters
@@ -50,13 +50,11 @@ class ReviewWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.queue: ReviewQueue | None = None
         self._neighbours: Neighbourhood | None = None
         self._source: Points | None = None
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._which = ComboBox(label="review", choices=list(_QUEUES), value="Hard-to-learn")
         self._target = ComboBox(label="relabel to (R)", choices=self._classes)
         self._start = PushButton(text="Start review")
@@ -99,24 +97,10 @@ class ReviewWidget(Container):
         self._start.clicked.connect(self.start)
         self._stop.clicked.connect(self.stop)
         self._cells.changed.connect(lambda _layer: self._target.reset_choices())
-        viewer.layers.events.inserted.connect(self._refresh)
-        viewer.layers.events.removed.connect(self._refresh)
-        self.native.destroyed.connect(self.release)
-        self._refresh()
+        self.refresh()
 
-    def release(self) -> None:
-        """Stop listening to the viewer (widget closing)."""
-        self._viewer.layers.events.inserted.disconnect(self._refresh)
-        self._viewer.layers.events.removed.disconnect(self._refresh)
-
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
-
-    def _refresh(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._target.reset_choices()
 
     def _classes(self, _widget=None) -> list[str]:

@@ -11,7 +11,6 @@ import pandas as pd
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FloatSpinBox,
     Label,
     PushButton,
@@ -27,6 +26,7 @@ from napari_annotatability._napari.viewer_sync import (
     show_results,
     show_running_confidence,
 )
+from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import (
     TrainingUpdate,
@@ -75,7 +75,7 @@ def parse_input(choice: str) -> dict[str, str | None]:
     return {"layer": None, "use_rep": None}
 
 
-class TrainingWidget(Container):
+class TrainingWidget(CellsWidget):
     """Choose an annotation and the training settings, train, and show the flags.
 
     Parameters
@@ -89,14 +89,12 @@ class TrainingWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.threaded = threaded
         self.worker: GeneratorWorker | None = None
         self._last_refresh = 0.0
         self._source: Points | None = None
 
-        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         self._label = ComboBox(label="annotation", choices=self._label_choices)
         self._input = ComboBox(label="input", choices=self._input_choices)
         self._normalize = CheckBox(label="normalise + log1p", value=False)
@@ -150,15 +148,9 @@ class TrainingWidget(Container):
         self._cells.changed.connect(self._on_cells_changed)
         self._train.clicked.connect(self.train)
         self._cancel.clicked.connect(self.cancel)
-        viewer.layers.events.inserted.connect(self._refresh_cells)
-        viewer.layers.events.removed.connect(self._refresh_cells)
-        self.native.destroyed.connect(self.release)
-        self._refresh_cells()
+        self.refresh()
 
     # --- choices -------------------------------------------------------------------
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
-
     def _adata(self):
         layer = self._cells.value
         return None if layer is None else layer.metadata["adata"]
@@ -171,11 +163,8 @@ class TrainingWidget(Container):
         adata = self._adata()
         return [_X] if adata is None else input_choices(adata)
 
-    def _refresh_cells(self, _event=None) -> None:
-        self._cells.reset_choices()
-        available = [layer for layer in self._cells.choices if layer is not None]
-        if self._cells.value is None and available:
-            self._cells.value = available[0]
+    def layers_changed(self) -> None:
+        """Follow the chosen cells layer."""
         self._on_cells_changed(self._cells.value)
 
     def _on_cells_changed(self, layer: Points | None) -> None:
@@ -314,5 +303,4 @@ class TrainingWidget(Container):
         """Quit a running worker and stop listening to the viewer (widget closing)."""
         if self.worker is not None:
             self.worker.quit()
-        self._viewer.layers.events.inserted.disconnect(self._refresh_cells)
-        self._viewer.layers.events.removed.disconnect(self._refresh_cells)
+        super().release()

@@ -1,0 +1,51 @@
+"""The base of the dock widgets that work on one cells layer, chosen in a "cells" box."""
+
+from __future__ import annotations
+
+import napari
+from magicgui.widgets import ComboBox, Container
+from napari.layers import Points
+
+from napari_annotatability._napari.viewer_sync import cells_layers
+
+
+class CellsWidget(Container):
+    """A dock widget whose "cells" box follows the viewer's cells layers.
+
+    When layers come and go the box is refilled (the first cells layer is chosen when
+    none is) and :meth:`layers_changed` runs; closing the widget stops the listening
+    (:meth:`release`). Subclasses put ``self._cells`` among their widgets, override
+    :meth:`layers_changed` and end ``__init__`` with ``self.refresh()``.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
+        viewer.layers.events.inserted.connect(self.refresh)
+        viewer.layers.events.removed.connect(self.refresh)
+        self.native.destroyed.connect(self.release)
+
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+
+    def refresh(self, _event=None) -> None:
+        """Refill the cells box from the viewer, then :meth:`layers_changed`."""
+        self._cells.reset_choices()
+        available = [layer for layer in self._cells.choices if layer is not None]
+        if self._cells.value is None and available:
+            self._cells.value = available[0]
+        self.layers_changed()
+
+    def layers_changed(self) -> None:
+        """What else follows the viewer's layers (choices that depend on the cells)."""
+
+    def release(self) -> None:
+        """Stop listening to the viewer (the widget is closing)."""
+        self._viewer.layers.events.inserted.disconnect(self.refresh)
+        self._viewer.layers.events.removed.disconnect(self.refresh)
