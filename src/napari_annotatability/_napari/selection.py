@@ -41,6 +41,22 @@ def layers_of(viewer: Viewer, adata: AnnData) -> list[Points]:
     ]
 
 
+def current_selection(viewer: Viewer, adata: AnnData) -> np.ndarray:
+    """obs positions selected on the active layer of ``adata``, else on any of its layers.
+
+    Empty when no layer of ``adata`` has a selection.
+    """
+    layers = layers_of(viewer, adata)
+    active = viewer.layers.selection.active
+    if active in layers:
+        layers.insert(0, active)
+    for layer in layers:
+        chosen = selected_positions(layer)
+        if chosen.size:
+            return chosen
+    return np.zeros(0, dtype=np.int64)
+
+
 def select_cells(viewer: Viewer, adata: AnnData, positions: np.ndarray) -> None:
     """Select the cells at obs ``positions`` on every layer made from ``adata``."""
     positions = np.asarray(positions, dtype=np.int64)

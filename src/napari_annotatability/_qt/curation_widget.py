@@ -32,11 +32,11 @@ from napari_annotatability._napari.results_layers import (
     curated_layer,
 )
 from napari_annotatability._napari.selection import (
+    current_selection,
     layer_positions,
     layers_of,
     rows_of,
     select_cells,
-    selected_positions,
 )
 from napari_annotatability._napari.viewer_sync import (
     cells_view,
@@ -273,15 +273,7 @@ class CurationWidget(CellsWidget):
         source = self.source
         if source is None:
             return np.zeros(0, dtype=np.int64)
-        layers = layers_of(self._viewer, source.metadata["adata"])
-        active = self._viewer.layers.selection.active
-        if active in layers:
-            layers.insert(0, active)
-        for layer in layers:
-            chosen = selected_positions(layer)
-            if chosen.size:
-                return chosen
-        return np.zeros(0, dtype=np.int64)
+        return current_selection(self._viewer, source.metadata["adata"])
 
     def _update_selection_label(self, *_changes) -> None:
         source, chosen = self.source, self.selected()

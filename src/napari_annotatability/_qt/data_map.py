@@ -153,9 +153,7 @@ class DataMapWidget(CellsWidget):
             self._highlight.remove()
             self._highlight = None
         if self._selection.size:
-            rows = np.searchsorted(self._positions, self._selection)
-            if not np.all(np.diff(self._positions) > 0):
-                rows = np.flatnonzero(np.isin(self._positions, self._selection))
+            rows = np.flatnonzero(np.isin(self._positions, self._selection))
             self._highlight = self.axes.scatter(
                 *self._xy[rows].T, s=14, facecolors="none", edgecolors="white", linewidths=0.8
             )

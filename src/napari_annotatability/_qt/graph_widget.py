@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import napari
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -21,7 +20,7 @@ from napari.utils.notifications import show_error
 
 from napari_annotatability import api
 from napari_annotatability._napari.results_layers import graph_edges_layer
-from napari_annotatability._napari.selection import layers_of, selected_positions
+from napari_annotatability._napari.selection import current_selection
 from napari_annotatability._napari.viewer_sync import (
     cells_view,
     result_layer,
@@ -171,7 +170,8 @@ class GraphWidget(CellsWidget):
             show_error(f"No graph under uns[{key!r}] yet: press 'Build graph' first.")
             return None
         connectivities = adata.obsp[adata.uns[key]["connectivities_key"]]
-        around = self._selected(adata)
+        around = current_selection(self._viewer, adata)
+        around = around if around.size else None
         data = graph_edges_layer(cells_view(source), connectivities, key, around)
         if data is None:
             show_error("The graph has no edge between the cells shown.")
@@ -179,18 +179,6 @@ class GraphWidget(CellsWidget):
         shown = "all edges" if around is None else f"the edges of {around.size} selected cells"
         self._status.value = f"{self._status.value} Showing {shown}.".strip()
         return show_layer(self._viewer, source, data)
-
-    def _selected(self, adata) -> np.ndarray | None:
-        """obs positions selected on the active layer (else any layer) of ``adata``."""
-        layers = layers_of(self._viewer, adata)
-        active = self._viewer.layers.selection.active
-        if active in layers:
-            layers.insert(0, active)
-        for layer in layers:
-            chosen = selected_positions(layer)
-            if chosen.size:
-                return chosen
-        return None
 
     def _on_edges_toggled(self, show: bool) -> None:
         source = self._cells.value
