@@ -140,9 +140,7 @@ class ReviewWidget(CellsWidget):
             show_error(str(error))
             self._source = None
             return None
-        coords = np.full((adata.n_obs, 2), np.nan)
-        coords[shown] = np.asarray(source.data)[:, -2:]
-        self._neighbours = Neighbourhood(coords[shown])
+        self._neighbours = Neighbourhood(np.asarray(source.data)[:, -2:])  # rows = shown
         self._shown = shown
         for shortcut in self.shortcuts.values():
             shortcut.setEnabled(True)
