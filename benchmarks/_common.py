@@ -15,7 +15,11 @@ import scipy.sparse as sp
 import torch
 from anndata import AnnData
 
-from napari_annotatability.core.dynamics import TrainingParams, training_dynamics
+from napari_annotatability.core.dynamics import (
+    REFERENCE_SETTINGS,
+    TrainingParams,
+    training_dynamics,
+)
 from napari_annotatability.core.scores import confidence_and_variability
 
 #: The shared real datasets beside the repository.
@@ -79,13 +83,20 @@ def peak_rss_mb() -> float:
 
 
 def ours(adata: AnnData, key: str, epochs: int, seed: int = 0, device: str = "cpu", **kw):
-    """Our engine: returns (conf, var, seconds, per-epoch seconds excluding the first)."""
+    """Our engine at the reference's settings unless ``kw`` says otherwise.
+
+    Returns (conf, var, seconds, per-epoch seconds excluding the first).
+    """
     codes = adata.obs[key].cat.codes.to_numpy().astype(np.int64)
     n_classes = len(adata.obs[key].cat.categories)
     X = adata.X if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
     t0 = time.perf_counter()
     gen = training_dynamics(
-        X, codes, n_classes, TrainingParams(epochs=epochs, seed=seed, **kw), device=device
+        X,
+        codes,
+        n_classes,
+        TrainingParams(epochs=epochs, seed=seed, **{**REFERENCE_SETTINGS, **kw}),
+        device=device,
     )
     stamps = []
     while True:

@@ -97,7 +97,14 @@ def main():
         ref_flags = [reference_flags(adata, key, seed, args.epochs) for seed in range(args.seeds)]
         our_flags = [
             nat.annotate(
-                adata, key, epochs=args.epochs, suggest=False, device="cpu", copy=True, seed=seed
+                adata,
+                key,
+                epochs=args.epochs,
+                suggest=False,
+                device="cpu",
+                copy=True,
+                seed=seed,
+                **nat.REFERENCE_SETTINGS,  # the same hyper-parameters as the reference
             ).obs[f"{key}_flag"]
             for seed in range(args.seeds)
         ]

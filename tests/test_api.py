@@ -114,13 +114,38 @@ def test_few_markers_need_min_width(load_shared):
     with (
         pytest.warns(UserWarning, match="single cell"),  # one class has one cell
         pytest.raises(AnnotatabilityInputError, match=r"hidden widths .* min_width"),
-    ):
-        nat.annotate(adata, "phenotype", depth=5, epochs=2, device="cpu")
-    with pytest.warns(UserWarning, match="single cell"):
-        nat.annotate(
-            adata, "phenotype", depth=5, min_width=8, epochs=2, suggest_epochs=2, device="cpu"
-        )
+    ):  # the reference's widths 10 -> 5 -> 2 -> 1 -> 0 cannot be built
+        nat.annotate(adata, "phenotype", depth=5, epochs=2, device="cpu", min_width=None)
+    with pytest.warns(UserWarning, match="single cell"):  # the default widens them to 64
+        nat.annotate(adata, "phenotype", depth=5, epochs=2, suggest_epochs=2, device="cpu")
     assert adata.obs["conf"].notna().all()
+    assert adata.uns["annotatability"]["params"]["min_width"] == 64
+
+
+@pytest.mark.filterwarnings("ignore:.*single cell:UserWarning")
+def test_learning_rate_is_set_from_the_data_or_as_the_reference(load_shared):
+    adata = load_shared("cycif_scimap")  # 33 markers scaled to 0..1
+    mean_squared_norm = float(np.mean(np.sum(adata.X.astype(np.float64) ** 2, axis=1)))
+    res = nat.annotate(
+        adata, "phenotype", epochs=2, suggest=False, calibrate=False, device="cpu", copy=True
+    )
+    params = res.uns["annotatability"]["params"]
+    assert params["lr"] == "auto"
+    assert params["lr_used"] == pytest.approx(1 / mean_squared_norm, rel=1e-6)
+    ref = nat.annotate(
+        adata,
+        "phenotype",
+        epochs=2,
+        suggest=False,
+        calibrate=False,
+        device="cpu",
+        copy=True,
+        **nat.REFERENCE_SETTINGS,
+    )
+    assert ref.uns["annotatability"]["params"]["lr_used"] == 0.001
+    assert "min_width" not in ref.uns["annotatability"]["params"]  # None: reference widths
+    with pytest.raises(AnnotatabilityInputError, match="lr"):
+        nat.annotate(adata, "phenotype", lr="fast", epochs=2, device="cpu")
 
 
 def test_compare_two_annotations(load_shared):
@@ -177,3 +202,29 @@ def test_compare_annotations_with_dropped_cells():
     )
     assert table.iloc[[0, 10]].isna().all().all()
     assert table.drop(index=table.index[[0, 10]]).notna().all().all()
+
+
+def test_stored_training_settings_train_again_alike(tmp_path):
+    adata = synthetic_tissue(n_cells=400, n_genes=40, n_classes=3, seed=2)
+    assert nat.stored_training_settings(adata) == {}
+    nat.annotate(
+        adata, "label", normalize=True, epochs=2, suggest=False, device="cpu", seed=4,
+        **nat.REFERENCE_SETTINGS,
+    )  # fmt: skip
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    settings = nat.stored_training_settings(ad.read_h5ad(tmp_path / "a.h5ad"))
+    assert settings == {
+        "normalize": True,
+        "drop_missing": False,
+        "lr": 0.001,
+        "momentum": 0.9,
+        "batch_size": 256,
+        "depth": 3,
+        "weighted_sampler": True,
+        "seed": 4,
+        "min_width": None,
+    }
+    again = nat.annotate(
+        adata, "label", epochs=2, suggest=False, device="cpu", copy=True, **settings
+    )
+    assert again.uns["annotatability"]["params"]["lr_used"] == 0.001

@@ -31,6 +31,23 @@ def test_score_writes_a_new_file_next_to_the_input(counts_file, capsys):
     assert "Scored 600 cells" in capsys.readouterr().out
 
 
+def test_learning_rate_auto_a_number_or_the_reference_settings(counts_file, tmp_path, capsys):
+    def params(*extra: str) -> dict:
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}.h5ad"
+        args = ["score", str(counts_file), "--label", "label", "--normalize", "-o", str(out)]
+        assert main([*args, *FAST, "--no-suggest", *extra]) == 0
+        return ad.read_h5ad(out).uns["annotatability"]["params"]
+
+    auto = params()
+    assert auto["lr"] == "auto" and 0 < auto["lr_used"] != 0.001 and auto["min_width"] == 64
+    assert params("--lr", "0.02", "--min-width", "8")["lr_used"] == 0.02
+    reference = params("--reference-settings")
+    assert reference["lr_used"] == 0.001 and "min_width" not in reference
+    with pytest.raises(SystemExit):
+        main(["score", str(counts_file), "--lr", "fast", *FAST])
+    assert "expected a positive number or 'auto'" in capsys.readouterr().err
+
+
 def test_label_defaults_to_uns_label_key(counts_file, tmp_path):
     out = tmp_path / "o.h5ad"
     assert main(["score", str(counts_file), "--normalize", "-o", str(out), *FAST]) == 0
@@ -68,7 +85,16 @@ def test_refuses_to_overwrite_input_or_existing_output(counts_file, capsys):
         (["--label", "label", "--layer", "raw"], "Layer 'raw' not found"),
         (["--label", "label", "--device", "cuda:7"], "not available"),
         (
-            ["--label", "label", "--depth", "5", "--n-top-genes", "10", "--normalize"],
+            [
+                "--label",
+                "label",
+                "--depth",
+                "5",
+                "--n-top-genes",
+                "10",
+                "--normalize",
+                "--reference-settings",
+            ],
             "hidden widths",
         ),
     ],

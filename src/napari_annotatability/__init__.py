@@ -24,13 +24,16 @@ from napari_annotatability.api import (
     ranked_genes,
     read_edits,
     spatial_context,
+    stored_training_settings,
     trainability_graph,
     training_dynamics,
 )
 from napari_annotatability.core.anndata_io import read_anndata, save_curated
+from napari_annotatability.core.dynamics import REFERENCE_SETTINGS
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 __all__ = [
+    "REFERENCE_SETTINGS",
     "AnnotatabilityInputError",
     "__version__",
     "annotate",
@@ -46,6 +49,7 @@ __all__ = [
     "read_edits",
     "save_curated",
     "spatial_context",
+    "stored_training_settings",
     "trainability_graph",
     "training_dynamics",
 ]

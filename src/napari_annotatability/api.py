@@ -133,14 +133,14 @@ def annotate_steps(
     n_top_genes: int | None = None,
     drop_missing: bool = False,
     epochs: int = 50,
-    lr: float = 0.001,
+    lr: float | str = "auto",
     momentum: float = 0.9,
     batch_size: int = 256,
     depth: int = 3,
     weighted_sampler: bool = True,
     seed: int = 0,
     device: str = "auto",
-    min_width: int | None = None,
+    min_width: int | None = 64,
     calibrate: bool = True,
     noise_rate: float = 0.05,
     percentile: float = 90,
@@ -233,6 +233,7 @@ def annotate_steps(
         "easy_var": easy_var,
         "suggest": suggest,
         "suggest_epochs": suggest_epochs,
+        "lr_used": record.lr,
         "input": inputs.source,
         "n_features": inputs.n_features,
         "total_seconds": time.perf_counter() - started,
@@ -345,13 +346,18 @@ def annotate(
         drop_missing
             Leave cells with a missing label out (their results are NaN).
         epochs, lr, momentum, batch_size, depth, weighted_sampler
-            Network and training (defaults 50, 0.001, 0.9, 256, 3, ``True``).
+            Network and training (defaults 50, ``"auto"``, 0.9, 256, 3, ``True``).
+            ``lr="auto"`` is ``1 / mean_i |x_i|^2`` of the input (logged, and kept in
+            ``uns["annotatability"]["params"]["lr_used"]``); the reference uses 0.001.
         seed
             Seed of every network and random draw (default 0).
         device
             ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
         min_width
-            Lower bound of the hidden widths, for few features (default: error instead).
+            Lower bound of the hidden widths (default 64; ``None``: the reference's
+            widths ``g//2, g//4, ...``, an error when one is below 1).
+            ``annotate(adata, key, **nat.REFERENCE_SETTINGS)`` trains exactly as the
+            reference package does.
         calibrate, noise_rate, percentile
             Noise-injection cut-offs for the Hard-to-learn flag (``True``, 0.05, 90).
         easy_conf, easy_var
@@ -370,6 +376,40 @@ def annotate(
     target = adata.copy() if copy else adata
     result.write(target, store_record=store_record)
     return target if copy else None
+
+
+#: The settings of :func:`annotate` that decide how the network sees and learns the data.
+_TRAINING_SETTINGS = (
+    "layer",
+    "use_rep",
+    "normalize",
+    "n_top_genes",
+    "drop_missing",
+    "lr",
+    "momentum",
+    "batch_size",
+    "depth",
+    "weighted_sampler",
+    "seed",
+    "min_width",
+)
+
+
+def stored_training_settings(adata: AnnData) -> dict:
+    """The input and training settings of the audit stored in ``adata``, to train alike.
+
+    Read from ``uns["annotatability"]["params"]`` (written by :func:`annotate`); an
+    absent ``min_width`` means the reference's widths (``None`` is not stored), other
+    absent settings are left to the defaults. Empty when ``adata`` holds no audit.
+    """
+    params = adata.uns.get(io.UNS_KEY, {}).get("params", {})
+    if not params:
+        return {}
+    settings = {key: params[key] for key in _TRAINING_SETTINGS if key in params}
+    settings.setdefault("min_width", None)
+    for key, value in settings.items():  # h5py gives numpy scalars back
+        settings[key] = value.item() if isinstance(value, np.generic) else value
+    return settings
 
 
 def run_steps(

@@ -56,11 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--drop-missing", action="store_true", help="leave cells without a label out")
     net = score.add_argument_group("training")
     net.add_argument("--epochs", type=int, default=50)
-    net.add_argument("--lr", type=float, default=0.001)
+    net.add_argument(
+        "--lr",
+        type=_learning_rate,
+        default="auto",
+        help="SGD learning rate, or 'auto' (default): 1 / mean squared norm of the cells",
+    )
     net.add_argument("--momentum", type=float, default=0.9)
     net.add_argument("--batch-size", type=int, default=256)
     net.add_argument("--depth", type=int, default=3, choices=(3, 4, 5))
-    net.add_argument("--min-width", type=int, help="lower bound of hidden widths (few features)")
+    net.add_argument(
+        "--min-width", type=int, default=64, help="lower bound of hidden widths (default 64)"
+    )
+    net.add_argument(
+        "--reference-settings",
+        action="store_true",
+        help="train exactly as the reference package (lr 0.001, its layer widths)",
+    )
     net.add_argument(
         "--no-weighted-sampler", action="store_true", help="shuffle instead of class balancing"
     )
@@ -275,6 +287,28 @@ def _output_path(args: argparse.Namespace) -> Path:
     return args.input.with_name(f"{args.input.stem}_annotatability.h5ad")
 
 
+def _learning_rate(text: str) -> float | str:
+    """``--lr``: a positive number or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return value
+
+
+def _training_settings(args: argparse.Namespace) -> dict:
+    """Learning rate and hidden widths: ours, or the reference's (--reference-settings)."""
+    from napari_annotatability.core.dynamics import REFERENCE_SETTINGS
+
+    if args.reference_settings:
+        return dict(REFERENCE_SETTINGS)
+    return {"lr": args.lr, "min_width": args.min_width}
+
+
 def _score(args: argparse.Namespace) -> int:
     from napari_annotatability import api, datasets
     from napari_annotatability.core import anndata_io as io
@@ -301,14 +335,13 @@ def _score(args: argparse.Namespace) -> int:
         n_top_genes=args.n_top_genes,
         drop_missing=args.drop_missing,
         epochs=args.epochs,
-        lr=args.lr,
         momentum=args.momentum,
         batch_size=args.batch_size,
         depth=args.depth,
         weighted_sampler=not args.no_weighted_sampler,
         seed=args.seed,
         device=args.device,
-        min_width=args.min_width,
+        **_training_settings(args),
         calibrate=not args.no_calibrate,
         noise_rate=args.noise_rate,
         percentile=args.percentile,

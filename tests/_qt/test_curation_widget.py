@@ -149,11 +149,17 @@ def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
 
 def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored):
     viewer = dlpfc_scored
-    widget = CurationWidget(viewer, threaded=False)
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    # an audit trained by hand-set settings: the retrain must train the same way
+    api.annotate(adata, "layer", epochs=5, suggest_epochs=5, lr=0.002, min_width=None)
+    widget = CurationWidget(viewer, threaded=False)
     widget.accept_all()
     widget._epochs.value = 5
     widget.retrain()
+    params = adata.uns["annotatability"]["params"]
+    assert adata.uns["annotatability"]["label_key"] == "layer_curated"
+    assert (params["lr_used"], params["epochs"]) == (0.002, 5)
+    assert "min_width" not in params  # the reference's widths, as in the audit
     table = adata.uns["annotatability_flag_changes"]
     assert table.to_numpy().sum() == adata.n_obs
     expected = pd.crosstab(adata.obs["layer_flag"], adata.obs["layer_curated_flag"])

@@ -38,6 +38,22 @@ def test_choices_follow_the_data(synthetic_viewer):
     assert widget._device.choices[:2] == ("auto", "cpu")
 
 
+def test_learning_rate_and_width_default_to_ours_and_can_be_the_reference(synthetic_viewer):
+    widget = TrainingWidget(synthetic_viewer, threaded=False)
+    settings = widget.settings()
+    assert (settings["lr"], settings["min_width"]) == ("auto", 64)
+    assert not widget._lr.enabled, "the number is unused while the rate comes from the data"
+    widget._auto_lr.value = False
+    widget._min_width.value = 0
+    assert widget._lr.enabled
+    settings = widget.settings()
+    assert (settings["lr"], settings["min_width"]) == (0.001, None)  # the reference's
+    quick_settings(widget)
+    widget.train()
+    params = synthetic_viewer.layers["cells"].metadata["adata"].uns["annotatability"]["params"]
+    assert params["lr_used"] == 0.001 and "min_width" not in params
+
+
 def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
     viewer = synthetic_viewer
     widget = TrainingWidget(viewer, threaded=False)

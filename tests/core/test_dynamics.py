@@ -5,10 +5,13 @@ import torch
 
 from napari_annotatability.core import dynamics
 from napari_annotatability.core.dynamics import (
+    MAX_AUTO_LR,
+    DeviceMatrix,
     EpochSampler,
     TrainingParams,
     class_balanced_probabilities,
     fit_and_predict,
+    learning_rate,
     resolve_device,
     training_dynamics,
 )
@@ -62,11 +65,25 @@ def test_unweighted_sampler_is_a_permutation():
     assert sorted(sampler.draw().tolist()) == list(range(50))
 
 
+def test_automatic_learning_rate_is_one_over_the_mean_squared_norm(tissue, monkeypatch):
+    X, _ = tissue
+    expected = X.shape[0] / float(X.multiply(X).sum())
+    dense = X.toarray()
+    monkeypatch.setattr(dynamics, "RECORD_BATCH_SIZE", 97)  # dense sums in blocks
+    for matrix in (X, dense):
+        norm = DeviceMatrix(matrix, torch.device("cpu")).mean_squared_norm()
+        assert learning_rate("auto", norm) == pytest.approx(expected, rel=1e-6)
+    assert learning_rate(0.003, 123.0) == 0.003
+    assert learning_rate("auto", 1e-9) == MAX_AUTO_LR
+    with pytest.raises(AnnotatabilityInputError, match="every value is 0"):
+        learning_rate("auto", 0.0)
+
+
 def test_first_record_is_the_untrained_network(tissue):
     X, codes = tissue
     params = TrainingParams(epochs=3, seed=5)
     record = run(training_dynamics(X, codes, 4, params, device="cpu"))
-    net = build_network(X.shape[1], 4, seed=5)
+    net = build_network(X.shape[1], 4, seed=5, min_width=params.min_width)
     with torch.no_grad():
         p0 = net(torch.from_numpy(X.toarray())).exp()[np.arange(len(codes)), codes].numpy()
     np.testing.assert_allclose(record.probabilities[0], p0, rtol=1e-5, atol=1e-6)
@@ -175,7 +192,8 @@ def test_resolve_device():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("epochs", 0), ("lr", 0.0), ("momentum", 1.0), ("batch_size", 0)]
+    ("field", "value"),
+    [("epochs", 0), ("lr", 0.0), ("lr", "fast"), ("momentum", 1.0), ("batch_size", 0)],
 )
 def test_bad_hyper_parameters(field, value):
     with pytest.raises(AnnotatabilityInputError, match=field):

@@ -477,7 +477,8 @@ class CurationWidget(CellsWidget):
         if io.flag_key(curation.label_key) not in curation.adata.obs:
             show_error("Train on the original annotation first (Audit annotation).")
             return None
-        settings = {"epochs": self._epochs.value}
+        # train as the audit being curated did (its input, learning rate, widths, ...)
+        settings = {**api.stored_training_settings(curation.adata), "epochs": self._epochs.value}
         self._status.value = f"Retraining on {curation.curated}..."
         self._retrain.enabled = False
         self.worker = start_task(

@@ -100,10 +100,14 @@ class TrainingWidget(CellsWidget):
         self._normalize = CheckBox(label="normalise + log1p", value=False)
         self._n_top_genes = SpinBox(label="top genes (0: all)", value=0, min=0, max=100_000)
         self._epochs = SpinBox(label="epochs", value=50, min=1, max=10_000)
-        self._lr = FloatSpinBox(label="learning rate", value=0.001, min=1e-6, max=1.0, step=1e-4)
+        self._auto_lr = CheckBox(label="learning rate from the data", value=True)
+        self._lr = FloatSpinBox(
+            label="learning rate", value=0.001, min=1e-6, max=1.0, step=1e-4, enabled=False
+        )
         self._momentum = FloatSpinBox(label="momentum", value=0.9, min=0.0, max=0.999, step=0.01)
         self._batch_size = SpinBox(label="batch size", value=256, min=1, max=1_000_000)
         self._depth = ComboBox(label="depth", choices=[3, 4, 5], value=3)
+        self._min_width = SpinBox(label="min hidden width", value=64, min=0, max=100_000)
         self._weighted = CheckBox(label="class-balanced sampler", value=True)
         self._seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
@@ -121,10 +125,12 @@ class TrainingWidget(CellsWidget):
                 self._normalize,
                 self._n_top_genes,
                 self._epochs,
+                self._auto_lr,
                 self._lr,
                 self._momentum,
                 self._batch_size,
                 self._depth,
+                self._min_width,
                 self._weighted,
                 self._seed,
                 self._device,
@@ -137,6 +143,15 @@ class TrainingWidget(CellsWidget):
             ]
         )
         self._lr.native.setDecimals(6)
+        self._auto_lr.tooltip = (
+            "1 / mean squared norm of the cells' input: the same step size on every "
+            "dataset. Untick to set it by hand (the reference package uses 0.001)."
+        )
+        self._min_width.tooltip = (
+            "Hidden layers are at least this wide (0: the reference's widths g/2, g/4, ...,"
+            " which under-fit small panels with many classes)."
+        )
+        self._auto_lr.changed.connect(lambda auto: setattr(self._lr, "enabled", not auto))
         self._status.native.setWordWrap(True)
         self._suggest.tooltip = (
             "Train a network on the other cells and suggest a label for each Hard-to-learn cell."
@@ -182,10 +197,11 @@ class TrainingWidget(CellsWidget):
             "normalize": self._normalize.value,
             "n_top_genes": self._n_top_genes.value or None,
             "epochs": self._epochs.value,
-            "lr": self._lr.value,
+            "lr": "auto" if self._auto_lr.value else self._lr.value,
             "momentum": self._momentum.value,
             "batch_size": self._batch_size.value,
             "depth": self._depth.value,
+            "min_width": self._min_width.value or None,
             "weighted_sampler": self._weighted.value,
             "seed": self._seed.value,
             "device": self._device.value,

@@ -35,16 +35,31 @@ RECORD_BATCH_SIZE = 8192
 SPARSE_DENSITY_LIMIT = 0.4
 
 
+#: The reference package's training settings where our defaults differ: pass
+#: ``**REFERENCE_SETTINGS`` to :func:`~napari_annotatability.annotate` (or to
+#: :class:`TrainingParams`) to reproduce it run for run. Our defaults, chosen by the
+#: quality benchmark (docs/quality.md): the learning rate is set from the data
+#: (:func:`learning_rate`) and hidden layers are at least 64 wide (a 33-gene panel
+#: with 31 classes gets 33 -> 16 -> 8 -> 31 in the reference, which under-fits).
+REFERENCE_SETTINGS: dict = {"lr": 0.001, "min_width": None}
+#: Upper bound of the automatic learning rate (inputs with tiny values).
+MAX_AUTO_LR = 1.0
+
+
 @dataclass(frozen=True)
 class TrainingParams:
-    """Hyper-parameters of one training run (METHOD section 1; reference defaults).
+    """Hyper-parameters of one training run (METHOD section 1).
+
+    The defaults are the reference's except ``lr`` (``"auto"``, reference 0.001) and
+    ``min_width`` (64, reference none); see :data:`REFERENCE_SETTINGS`.
 
     Attributes
     ----------
     epochs
         Number of epochs ``E`` (= number of probability records).
     lr, momentum
-        SGD learning rate and momentum.
+        SGD learning rate (``"auto"``: from the data, :func:`learning_rate`; the
+        reference uses 0.001) and momentum.
     batch_size
         Cells per optimiser step.
     depth
@@ -54,22 +69,23 @@ class TrainingParams:
     seed
         Seeds the initial weights and the sampling.
     min_width
-        Extension: lower bound for hidden widths (``None``: reference behaviour).
+        Extension: lower bound for hidden widths (``None``: reference behaviour, whose
+        narrow layers on small panels, e.g. 33 -> 16 -> 8 for 25 classes, under-fit).
     """
 
     epochs: int = 50
-    lr: float = 0.001
+    lr: float | str = "auto"
     momentum: float = 0.9
     batch_size: int = 256
     depth: int = 3
     weighted_sampler: bool = True
     seed: int = 0
-    min_width: int | None = None
+    min_width: int | None = 64
 
     def __post_init__(self) -> None:
         checks = {
             "epochs": self.epochs >= 1,
-            "lr": self.lr > 0,
+            "lr": self.lr == "auto" or (not isinstance(self.lr, str) and self.lr > 0),
             "momentum": 0 <= self.momentum < 1,
             "batch_size": self.batch_size >= 1,
         }
@@ -77,7 +93,8 @@ class TrainingParams:
             if not ok:
                 raise AnnotatabilityInputError(
                     f"{name}={getattr(self, name)!r} is out of range "
-                    "(epochs >= 1, lr > 0, 0 <= momentum < 1, batch_size >= 1)."
+                    "(epochs >= 1, lr > 0 or 'auto', 0 <= momentum < 1, "
+                    "batch_size >= 1)."
                 )
 
 
@@ -138,6 +155,8 @@ class DynamicsRecord:
         The device that ran it.
     seconds
         Wall time.
+    lr
+        The learning rate used (``"auto"`` resolved).
     """
 
     probabilities: np.ndarray
@@ -145,6 +164,7 @@ class DynamicsRecord:
     losses: tuple[float, ...]
     device: str
     seconds: float
+    lr: float
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -222,6 +242,17 @@ class DeviceMatrix:
         if self._gather_in_torch:
             return self._gather(index, for_training)
         return self._from_scipy(self._csr[index.numpy()], for_training)
+
+    def mean_squared_norm(self) -> float:
+        """``mean_i |x_i|^2`` over the cells (float64 sums; dense input in blocks)."""
+        if self.sparse:
+            values = self._csr.data.astype(np.float64)
+            return float(values @ values) / max(1, self.n_rows)
+        total = 0.0
+        for start in range(0, self.n_rows, RECORD_BATCH_SIZE):
+            block = self._dense[start : start + RECORD_BATCH_SIZE].double()
+            total += float((block * block).sum())
+        return total / max(1, self.n_rows)
 
     def slice(self, start: int, stop: int) -> torch.Tensor | SparseBatch:
         """Return the consecutive rows ``start:stop`` for inference."""
@@ -328,12 +359,54 @@ class EpochSampler:
         return self._order[self._starts[classes] + within]
 
 
-def _sgd(net: AnnotatabilityNet, params: TrainingParams) -> torch.optim.SGD:
+def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
+    """The SGD learning rate of a run; ``"auto"`` sets it from the data.
+
+    ``"auto"`` is ``1 / mean_i |x_i|^2`` (capped at :data:`MAX_AUTO_LR`): an SGD step
+    on a cell then moves the first layer's output for that cell by the same amount
+    whatever the scale and number of the features. The reference's fixed 0.001 suits
+    inputs with ``mean |x|^2`` near 1,000 (e.g. 500 log-normalised genes) but barely
+    trains a 33-marker panel scaled to 0..1 (``mean |x|^2`` = 7).
+
+    Parameters
+    ----------
+    lr
+        A positive number (used as is) or ``"auto"``.
+    mean_squared_norm
+        ``mean_i |x_i|^2`` of the input (:meth:`DeviceMatrix.mean_squared_norm`).
+
+    Raises
+    ------
+    AnnotatabilityInputError
+        For ``"auto"`` when every value of the input is zero.
+    """
+    if lr != "auto":
+        return float(lr)
+    if not mean_squared_norm > 0:
+        raise AnnotatabilityInputError(
+            "lr='auto' needs a non-zero input matrix, but every value is 0. "
+            "Check the chosen layer / representation, or pass a number as lr."
+        )
+    return min(MAX_AUTO_LR, 1.0 / mean_squared_norm)
+
+
+def sampling_seed(seed: int) -> int:
+    """The seed of the epoch sampler, derived from the run's ``seed``.
+
+    The initial weights are drawn from ``seed`` itself; seeding the sampler with the
+    same number would replay the very random numbers that made the weights as the
+    cell order, tying the order to the initialisation. A derived stream keeps the
+    two independent while one ``seed`` still fixes the whole run.
+    """
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _sgd(net: AnnotatabilityNet, lr: float, params: TrainingParams) -> torch.optim.SGD:
     """SGD with momentum; the fused kernel (one pass over all weights) where torch has it."""
     try:
-        return torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum, fused=True)
+        return torch.optim.SGD(net.parameters(), lr=lr, momentum=params.momentum, fused=True)
     except (RuntimeError, ValueError):
-        return torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum)
+        return torch.optim.SGD(net.parameters(), lr=lr, momentum=params.momentum)
 
 
 class _Trainer:
@@ -352,6 +425,7 @@ class _Trainer:
         dev = data.device
         self.data = data
         self.params = params
+        self.lr = learning_rate(params.lr, data.mean_squared_norm())
         self.net: AnnotatabilityNet = build_network(
             data.n_cols,
             n_classes,
@@ -360,12 +434,12 @@ class _Trainer:
             seed=params.seed,
             device=dev,
         )
-        self.optimizer = _sgd(self.net, params)
+        self.optimizer = _sgd(self.net, self.lr, params)
         self.codes = torch.as_tensor(codes, dtype=torch.int64, device=dev)
         rows = np.arange(data.n_rows) if train_rows is None else train_rows
         self.train_rows = torch.as_tensor(rows, dtype=torch.int64, device=dev)
         generator = torch.Generator(device=dev)
-        generator.manual_seed(params.seed)
+        generator.manual_seed(sampling_seed(params.seed))
         self.sampler = EpochSampler(
             self.codes[self.train_rows],
             n_classes,
@@ -455,12 +529,14 @@ def training_dynamics(
     running = torch.zeros(n, dtype=torch.float64, device=dev)
     losses: list[float] = []
     logger.info(
-        "Training dynamics: %d cells x %d features (%s), %d classes, %d epochs on %s.",
+        "Training dynamics: %d cells x %d features (%s), %d classes, %d epochs, lr %.3g%s on %s.",
         n,
         trainer.data.n_cols,
         "sparse" if trainer.data.sparse else "dense",
         n_classes,
         params.epochs,
+        trainer.lr,
+        " (auto)" if params.lr == "auto" else "",
         dev,
     )
     for epoch in range(params.epochs):
@@ -485,6 +561,7 @@ def training_dynamics(
         losses=tuple(losses),
         device=str(dev),
         seconds=time.perf_counter() - t0,
+        lr=trainer.lr,
     )
 
 
