@@ -347,8 +347,9 @@ def annotate(
             Leave cells with a missing label out (their results are NaN).
         epochs, lr, momentum, batch_size, depth, weighted_sampler
             Network and training (defaults 50, ``"auto"``, 0.9, 256, 3, ``True``).
-            ``lr="auto"`` is ``1 / mean_i |x_i|^2`` of the input (logged, and kept in
-            ``uns["annotatability"]["params"]["lr_used"]``); the reference uses 0.001.
+            ``lr="auto"`` is ``1 / mean_i |x_i|^2`` of the input, at least the
+            reference's 0.001 (logged, and kept in
+            ``uns["annotatability"]["params"]["lr_used"]``).
         seed
             Seed of every network and random draw (default 0).
         device

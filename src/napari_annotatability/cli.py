@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         "--lr",
         type=_learning_rate,
         default="auto",
-        help="SGD learning rate, or 'auto' (default): 1 / mean squared norm of the cells",
+        help="SGD learning rate, or 'auto' (default): 1 / mean squared norm of the cells, "
+        "at least 0.001",
     )
     net.add_argument("--momentum", type=float, default=0.9)
     net.add_argument("--batch-size", type=int, default=256)

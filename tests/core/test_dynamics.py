@@ -6,6 +6,7 @@ import torch
 from napari_annotatability.core import dynamics
 from napari_annotatability.core.dynamics import (
     MAX_AUTO_LR,
+    MIN_AUTO_LR,
     DeviceMatrix,
     EpochSampler,
     TrainingParams,
@@ -73,8 +74,10 @@ def test_automatic_learning_rate_is_one_over_the_mean_squared_norm(tissue, monke
     for matrix in (X, dense):
         norm = DeviceMatrix(matrix, torch.device("cpu")).mean_squared_norm()
         assert learning_rate("auto", norm) == pytest.approx(expected, rel=1e-6)
+    assert expected > 0.001  # between the bounds
     assert learning_rate(0.003, 123.0) == 0.003
     assert learning_rate("auto", 1e-9) == MAX_AUTO_LR
+    assert learning_rate("auto", 5000.0) == MIN_AUTO_LR == 0.001  # never below the reference
     with pytest.raises(AnnotatabilityInputError, match="every value is 0"):
         learning_rate("auto", 0.0)
 

@@ -144,8 +144,8 @@ class TrainingWidget(CellsWidget):
         )
         self._lr.native.setDecimals(6)
         self._auto_lr.tooltip = (
-            "1 / mean squared norm of the cells' input: the same step size on every "
-            "dataset. Untick to set it by hand (the reference package uses 0.001)."
+            "1 / mean squared norm of the cells' input (at least 0.001): the same step "
+            "size on every dataset. Untick to set it by hand (the reference uses 0.001)."
         )
         self._min_width.tooltip = (
             "Hidden layers are at least this wide (0: the reference's widths g/2, g/4, ...,"

@@ -42,7 +42,9 @@ SPARSE_DENSITY_LIMIT = 0.4
 #: (:func:`learning_rate`) and hidden layers are at least 64 wide (a 33-gene panel
 #: with 31 classes gets 33 -> 16 -> 8 -> 31 in the reference, which under-fits).
 REFERENCE_SETTINGS: dict = {"lr": 0.001, "min_width": None}
-#: Upper bound of the automatic learning rate (inputs with tiny values).
+#: Bounds of the automatic learning rate: never below the reference's 0.001 (inputs
+#: with a large norm train as in the reference), at most 1 (inputs with tiny values).
+MIN_AUTO_LR = 0.001
 MAX_AUTO_LR = 1.0
 
 
@@ -362,11 +364,13 @@ class EpochSampler:
 def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
     """The SGD learning rate of a run; ``"auto"`` sets it from the data.
 
-    ``"auto"`` is ``1 / mean_i |x_i|^2`` (capped at :data:`MAX_AUTO_LR`): an SGD step
-    on a cell then moves the first layer's output for that cell by the same amount
-    whatever the scale and number of the features. The reference's fixed 0.001 suits
-    inputs with ``mean |x|^2`` near 1,000 (e.g. 500 log-normalised genes) but barely
-    trains a 33-marker panel scaled to 0..1 (``mean |x|^2`` = 7).
+    ``"auto"`` is ``1 / mean_i |x_i|^2``, kept within [:data:`MIN_AUTO_LR`,
+    :data:`MAX_AUTO_LR`]: an SGD step on a cell then moves the first layer's output for
+    that cell by the same amount whatever the scale and number of the features. The
+    reference's fixed 0.001 suits inputs with ``mean |x|^2`` near 1,000 (e.g. 500
+    log-normalised genes) but barely trains a 33-marker panel scaled to 0..1
+    (``mean |x|^2`` = 7, ``"auto"`` 0.14); inputs with a larger norm keep the
+    reference's 0.001, so ``"auto"`` never trains slower than the reference.
 
     Parameters
     ----------
@@ -387,7 +391,7 @@ def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
             "lr='auto' needs a non-zero input matrix, but every value is 0. "
             "Check the chosen layer / representation, or pass a number as lr."
         )
-    return min(MAX_AUTO_LR, 1.0 / mean_squared_norm)
+    return min(MAX_AUTO_LR, max(MIN_AUTO_LR, 1.0 / mean_squared_norm))
 
 
 def sampling_seed(seed: int) -> int:
