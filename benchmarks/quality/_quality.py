@@ -17,6 +17,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, cross_val_predict
@@ -26,17 +27,31 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 import napari_annotatability as nat
+from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.scores import HARD, Cutoffs, assign_flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import REAL_DATASETS, load_real, reference
+from _common import DATA, REAL_DATASETS, load_real, reference
 
 DATASETS = REAL_DATASETS  # smallest first
 SKIPPED = {"visium_mousebrain_squidpy_fixture": "49-spot test fixture (3 singleton classes)"}
-METHODS = ["ours", "reference", "knn", "svm", "cleanlab"]
+#: ``ours``: our engine at its defaults; ``ours-ref``: our engine at the reference's
+#: settings (``nat.REFERENCE_SETTINGS``, the same method as ``reference``);
+#: ``ours+spatial`` / ``neighbours``: ``1 - conf_spatial`` / ``1 - neighbour agreement``
+#: of :func:`nat.spatial_context` on the ``ours`` run (need ``ours`` in the same run).
+METHODS = [
+    "ours", "ours+spatial", "neighbours", "ours-ref", "reference", "knn", "svm", "rf", "cleanlab"
+]  # fmt: skip
+SPATIAL = ("ours+spatial", "neighbours")
+TRAINED = ("ours", "ours-ref", "reference")  # methods with an epochs setting
 N_PCS = 50
 KNN_K = 15
 CV_FOLDS = 5
+
+
+def available(folder: str) -> bool:
+    """Whether the shared dataset is on this machine."""
+    return (DATA / folder).is_dir()
 
 
 def load(folder: str, how: str | None) -> tuple[ad.AnnData, np.ndarray]:
@@ -91,23 +106,41 @@ def flip(
 
 
 def noisy_adata(adata: ad.AnnData, classes: np.ndarray, noisy: np.ndarray) -> ad.AnnData:
+    """X, the tissue coordinates and the noisy labels (``obs["noisy"]``)."""
     out = ad.AnnData(X=adata.X, obs=pd.DataFrame(index=adata.obs_names.copy()))
     out.obs["noisy"] = pd.Categorical(classes[noisy]).remove_unused_categories()
+    out.obsm["spatial"] = tissue_coordinates(adata)[0]
     return out
 
 
 # ---- the methods: each returns (likely-wrong score, flag mask or None, seconds) ----------
 
 
-def run_ours(adata, seed, epochs=50):
+def run_ours(adata, seed, epochs=50, *, reference_settings=False):
+    """Our engine (``reference_settings``: at the reference's training settings).
+
+    Also returns the annotated copy, for :func:`run_spatial`.
+    """
+    options = dict(nat.REFERENCE_SETTINGS) if reference_settings else {}
+    options["epochs"] = epochs
     t0 = time.perf_counter()
-    res = nat.annotate(
-        adata, "noisy", epochs=epochs, suggest=False, device="cpu", seed=seed, copy=True
-    )
+    res = nat.annotate(adata, "noisy", suggest=False, device="cpu", seed=seed, copy=True, **options)
     seconds = time.perf_counter() - t0
     conf = res.obs["conf"].to_numpy()
     hard = (res.obs["noisy_flag"] == HARD).to_numpy()
-    return 1 - conf, hard, seconds
+    return 1 - conf, hard, seconds, res
+
+
+def run_spatial(audited: ad.AnnData, ours_seconds: float) -> dict:
+    """``ours+spatial`` and ``neighbours`` scores from an audited copy (default k, weight)."""
+    t0 = time.perf_counter()
+    nat.spatial_context(audited, "noisy")
+    seconds = ours_seconds + time.perf_counter() - t0
+    obs = audited.obs
+    return {
+        "ours+spatial": (1 - obs["conf_spatial"].to_numpy(), None, seconds),
+        "neighbours": (1 - obs["noisy_neighbour_agreement"].to_numpy(), None, seconds),
+    }
 
 
 def run_reference(adata, seed, epochs=50):
@@ -166,6 +199,15 @@ def run_svm(pcs, y, seed, pca_seconds):
             margin = cross_val_predict(plain, pcs, y, cv=cv, method="decision_function")
         margin = np.exp(margin - margin.max(axis=1, keepdims=True))
         score = 1 - (margin / margin.sum(axis=1, keepdims=True))[np.arange(y.size), y]
+    return score, None, pca_seconds + time.perf_counter() - t0
+
+
+def run_rf(pcs, y, seed, pca_seconds):
+    """Random-forest relabelling: 1 - out-of-fold probability of the given label."""
+    t0 = time.perf_counter()
+    forest = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
+    proba = _oof_proba(forest, pcs, y, seed)
+    score = 1 - proba[np.arange(y.size), y]
     return score, None, pca_seconds + time.perf_counter() - t0
 
 

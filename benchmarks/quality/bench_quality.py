@@ -21,6 +21,7 @@ import logging
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import _quality as q
@@ -51,96 +52,126 @@ def append(path: Path, row: dict) -> None:
     frame.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
-def datasets(names):
+@dataclass
+class Setting:
+    """One dataset x noise x rate x seed: the data and its flipped labels."""
+
+    folder: str
+    adata: object  # AnnData, preprocessed
+    pcs: np.ndarray
+    pca_seconds: float  # load + preprocessing + PCA
+    classes: np.ndarray
+    rate: float
+    seed: int
+    flipped: np.ndarray  # cells whose label was flipped
+    y: np.ndarray  # noisy class codes
+    noisy_ad: object  # X + tissue coordinates + obs["noisy"]
+
+
+def settings(names, noise: str, rates, seeds):
+    """Every requested setting; seed ``s`` flips with ``default_rng(1000 s + 17)``."""
     for folder, key, how in q.DATASETS:
         if names and folder not in names:
             continue
-        if not (q.DATA / folder).is_dir():
+        if not q.available(folder):
             print(f"missing: {folder}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         adata, pcs = q.load(folder, how)
-        pca_seconds = time.perf_counter() - t0  # load + preprocessing + PCA
+        pca_seconds = time.perf_counter() - t0
         classes = np.asarray(sorted(adata.obs[key].astype(str).unique()), dtype=object)
         codes = np.searchsorted(classes, adata.obs[key].astype(str).to_numpy())
-        yield folder, adata, pcs, pca_seconds, classes, codes
+        weights = q.confusion_weights(pcs, codes, classes.size) if noise == "confusable" else None
+        for rate in rates:
+            for seed in seeds:
+                noisy, flipped = q.flip(codes, classes.size, rate, 1000 * seed + 17, weights)
+                yield Setting(
+                    folder,
+                    adata,
+                    pcs,
+                    pca_seconds,
+                    classes,
+                    rate,
+                    seed,
+                    flipped,
+                    np.unique(noisy, return_inverse=True)[1],
+                    q.noisy_adata(adata, classes, noisy),
+                )
 
 
 def run_grid(args) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for folder, adata, pcs, pca_s, classes, codes in datasets(args.datasets):
-        n_classes = classes.size
-        weights = q.confusion_weights(pcs, codes, n_classes) if args.noise == "confusable" else None
-        for rate in args.rates:
-            for seed in args.seeds:
-                noisy, flipped = q.flip(codes, n_classes, rate, 1000 * seed + 17, weights)
-                noisy_ad = q.noisy_adata(adata, classes, noisy)
-                _, y = np.unique(noisy, return_inverse=True)
-                base = {
-                    "run": stamp,
-                    "dataset": folder,
-                    "n_cells": adata.n_obs,
-                    "n_features": adata.n_vars,
-                    "n_classes": n_classes,
-                    "noise": args.noise,
-                    "rate": rate,
-                    "seed": seed,
-                    "n_flipped": int(flipped.sum()),
+    for st in settings(args.datasets, args.noise, args.rates, args.seeds):
+        base = {
+            "run": stamp,
+            "dataset": st.folder,
+            "n_cells": st.adata.n_obs,
+            "n_features": st.adata.n_vars,
+            "n_classes": st.classes.size,
+            "noise": args.noise,
+            "rate": st.rate,
+            "seed": st.seed,
+            "n_flipped": int(st.flipped.sum()),
+        }
+        spatial = {}
+        for method in args.methods:
+            if method in ("ours", "ours-ref"):
+                score, flags, sec, audited = q.run_ours(
+                    st.noisy_ad, st.seed, args.epochs[0], reference_settings=method == "ours-ref"
+                )
+                if method == "ours":
+                    spatial = q.run_spatial(audited, sec)
+            elif method in q.SPATIAL:
+                score, flags, sec = spatial[method]  # KeyError: needs "ours" first
+            elif method == "reference":
+                score, flags, sec = q.run_reference(st.noisy_ad, st.seed, args.epochs[0])
+            else:
+                fn = {
+                    "knn": q.run_knn,
+                    "svm": q.run_svm,
+                    "rf": q.run_rf,
+                    "cleanlab": q.run_cleanlab,
                 }
-                for method in args.methods:
-                    if method == "ours":
-                        score, flags, sec = q.run_ours(noisy_ad, seed, args.epochs[0])
-                    elif method == "reference":
-                        score, flags, sec = q.run_reference(noisy_ad, seed, args.epochs[0])
-                    else:
-                        fn = {"knn": q.run_knn, "svm": q.run_svm, "cleanlab": q.run_cleanlab}
-                        score, flags, sec = fn[method](pcs, y, seed, pca_s)
-                    row = {
-                        **base,
-                        "method": method,
-                        "epochs": args.epochs[0] if method in ("ours", "reference") else "",
-                        **q.metrics(flipped, score, flags),
-                        "seconds": sec,
-                    }
-                    append(MAIN_CSV, row)
-                    print(
-                        f"{folder} {args.noise} {rate:.0%} s{seed} {method}: "
-                        f"AUROC {row['auroc']:.3f} "
-                        f"P {row.get('flag_precision', float('nan')):.2f} "
-                        f"R {row.get('flag_recall', float('nan')):.2f} {sec:.1f}s",
-                        flush=True,
-                    )
+                score, flags, sec = fn[method](st.pcs, st.y, st.seed, st.pca_seconds)
+            row = {
+                **base,
+                "method": method,
+                "epochs": args.epochs[0] if method in q.TRAINED else "",
+                **q.metrics(st.flipped, score, flags),
+                "seconds": sec,
+            }
+            append(MAIN_CSV, row)
+            print(
+                f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {method}: "
+                f"AUROC {row['auroc']:.3f} "
+                f"P {row.get('flag_precision', float('nan')):.2f} "
+                f"R {row.get('flag_recall', float('nan')):.2f} {sec:.1f}s",
+                flush=True,
+            )
 
 
 def run_calibration(args) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for folder, adata, pcs, _, classes, codes in datasets(args.datasets):
-        weights = (
-            q.confusion_weights(pcs, codes, classes.size) if args.noise == "confusable" else None
-        )
-        for rate in args.rates:
-            for seed in args.seeds:
-                noisy, flipped = q.flip(codes, classes.size, rate, 1000 * seed + 17, weights)
-                noisy_ad = q.noisy_adata(adata, classes, noisy)
-                for epochs in args.epochs:
-                    score, flags, sec = q.run_ours(noisy_ad, seed, epochs)
-                    row = {
-                        "run": stamp,
-                        "dataset": folder,
-                        "noise": args.noise,
-                        "rate": rate,
-                        "seed": seed,
-                        "epochs": epochs,
-                        **q.metrics(flipped, score, flags),
-                        "seconds": sec,
-                    }
-                    append(CALIBRATION_CSV, row)
-                    print(
-                        f"{folder} {rate:.0%} s{seed} {epochs} ep: flagged "
-                        f"{row['flagged_fraction']:.2f} P {row['flag_precision']:.2f} "
-                        f"R {row['flag_recall']:.2f} AUROC {row['auroc']:.3f} {sec:.1f}s",
-                        flush=True,
-                    )
+    for st in settings(args.datasets, args.noise, args.rates, args.seeds):
+        for epochs in args.epochs:
+            score, flags, sec, _ = q.run_ours(st.noisy_ad, st.seed, epochs)
+            row = {
+                "run": stamp,
+                "dataset": st.folder,
+                "noise": args.noise,
+                "rate": st.rate,
+                "seed": st.seed,
+                "epochs": epochs,
+                **q.metrics(st.flipped, score, flags),
+                "seconds": sec,
+            }
+            append(CALIBRATION_CSV, row)
+            print(
+                f"{st.folder} {st.rate:.0%} s{st.seed} {epochs} ep: flagged "
+                f"{row['flagged_fraction']:.2f} P {row['flag_precision']:.2f} "
+                f"R {row['flag_recall']:.2f} AUROC {row['auroc']:.3f} {sec:.1f}s",
+                flush=True,
+            )
 
 
 def main() -> None:
