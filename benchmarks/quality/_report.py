@@ -72,23 +72,25 @@ def _summary(frame) -> list[str]:
     return lines
 
 
+def _flag_cell(rows, *, auroc: bool = False) -> str:
+    """``flagged / precision / recall`` (``/ AUROC``), means over ``rows``; ``-`` if none."""
+    if not len(rows):
+        return "-"
+    means = [rows[c].mean() for c in ("flagged_fraction", "flag_precision", "flag_recall")]
+    text = " / ".join(f"{v:.2f}" for v in means)
+    return f"{text} / {rows['auroc'].mean():.3f}" if auroc else text
+
+
 def _detail(frame) -> list[str]:
     methods = _methods(frame)
     flaggers = [m for m in FLAGGING if m in methods]
     head = ["noise", "dataset", "rate", "seeds"] + [f"AUROC {m}" for m in methods]
-    head += [f"P / R / flagged {m}" for m in flaggers]
+    head += [f"flagged / P / R {m}" for m in flaggers]
     lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|" + "---:|" * (len(head) - 4)]
     for (noise, ds, rate), g in frame.groupby(["noise", "dataset", "rate"], sort=False):
         cells = [noise, ds, f"{rate:.0%}", str(g["seed"].nunique())]
         cells += [_ms(g.loc[g["method"] == m, "auroc"]) for m in methods]
-        for m in flaggers:
-            s = g[g["method"] == m]
-            cells.append(
-                f"{s['flag_precision'].mean():.2f} / {s['flag_recall'].mean():.2f} / "
-                f"{s['flagged_fraction'].mean():.2f}"
-                if len(s)
-                else "-"
-            )
+        cells += [_flag_cell(g[g["method"] == m]) for m in flaggers]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -244,15 +246,7 @@ def calibration_report(path: Path) -> None:
         "|---|---|---:|" + "---:|" * len(epochs),
     ]
     for (noise, ds, rate), g in frame.groupby(["noise", "dataset", "rate"], sort=False):
-        cells = []
-        for e in epochs:
-            s = g[g["epochs"] == e]
-            cells.append(
-                f"{s['flagged_fraction'].mean():.2f} / {s['flag_precision'].mean():.2f} / "
-                f"{s['flag_recall'].mean():.2f} / {s['auroc'].mean():.3f}"
-                if len(s)
-                else "-"
-            )
+        cells = [_flag_cell(g[g["epochs"] == e], auroc=True) for e in epochs]
         lines.append(f"| {noise} | {ds} | {rate:.0%} | " + " | ".join(cells) + " |")
     lines += ["", "## Mean over datasets and rates", "", *flag_summary(frame, "epochs", epochs)]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -295,7 +289,7 @@ def report(main_csv: Path, calibration_csv: Path) -> None:
         "",
         *_paired(frame, "ours"),
         "",
-        "## Per rate (AUROC mean ± sd over seeds; flag precision / recall / flagged fraction)",
+        "## Per rate (AUROC mean ± sd over seeds; flagged fraction / flag precision / recall)",
         "",
         "`ours`, `ours-ref` and `reference`: the Hard-to-learn flag with noise-injection "
         "cut-offs; "
