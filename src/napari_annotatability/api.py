@@ -379,38 +379,28 @@ def annotate(
     return target if copy else None
 
 
-#: The settings of :func:`annotate` that decide how the network sees and learns the data.
-_TRAINING_SETTINGS = (
-    "layer",
-    "use_rep",
-    "normalize",
-    "n_top_genes",
-    "drop_missing",
-    "lr",
-    "momentum",
-    "batch_size",
-    "depth",
-    "weighted_sampler",
-    "seed",
-    "min_width",
-)
+#: The input settings of :func:`annotate`; with the fields of ``TrainingParams`` but
+#: ``epochs``, they decide how the network sees and learns the data.
+_INPUT_SETTINGS = ("layer", "use_rep", "normalize", "n_top_genes", "drop_missing")
 
 
 def stored_training_settings(adata: AnnData) -> dict:
     """The input and training settings of the audit stored in ``adata``, to train alike.
 
-    Read from ``uns["annotatability"]["params"]`` (written by :func:`annotate`); an
-    absent ``min_width`` means the reference's widths (``None`` is not stored), other
-    absent settings are left to the defaults. Empty when ``adata`` holds no audit.
+    Read from ``uns["annotatability"]["params"]`` (written by :func:`annotate`, which
+    stores every setting but leaves out those that are ``None``). Every training setting
+    is returned, an absent one as ``None`` (e.g. ``min_width`` of a run at the reference's
+    widths, whose default is not ``None``); input settings only when stored (their
+    defaults are ``None`` anyway). Empty when ``adata`` holds no audit.
     """
     params = adata.uns.get(io.UNS_KEY, {}).get("params", {})
     if not params:
         return {}
-    settings = {key: params[key] for key in _TRAINING_SETTINGS if key in params}
-    settings.setdefault("min_width", None)
-    for key, value in settings.items():  # h5py gives numpy scalars back
-        settings[key] = value.item() if isinstance(value, np.generic) else value
-    return settings
+    training = [f.name for f in dataclasses.fields(TrainingParams) if f.name != "epochs"]
+    settings = {key: params[key] for key in _INPUT_SETTINGS if key in params}
+    settings.update({key: params.get(key) for key in training})
+    # h5py gives numpy scalars back
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in settings.items()}
 
 
 def run_steps(
