@@ -228,3 +228,13 @@ def test_stored_training_settings_train_again_alike(tmp_path):
         adata, "label", epochs=2, suggest=False, device="cpu", copy=True, **settings
     )
     assert again.uns["annotatability"]["params"]["lr_used"] == 0.001
+
+
+def test_automatic_learning_rate_on_an_all_zero_input_is_a_clear_error():
+    adata = synthetic_tissue(n_cells=100, n_genes=10, n_classes=2, seed=0)
+    adata.layers["empty"] = np.zeros(adata.shape, dtype=np.float32)
+    with pytest.raises(AnnotatabilityInputError, match=r"every value is 0.*pass a number as lr"):
+        nat.annotate(adata, "label", layer="empty", epochs=2, device="cpu")
+    assert "conf" not in adata.obs  # nothing written
+    nat.annotate(adata, "label", layer="empty", lr=0.001, epochs=2, suggest=False, device="cpu")
+    assert adata.obs["conf"].notna().all()
