@@ -429,7 +429,9 @@ class _Trainer:
         dev = data.device
         self.data = data
         self.params = params
-        self.lr = learning_rate(params.lr, data.mean_squared_norm())
+        # the pass over the data is only needed for "auto"
+        norm = data.mean_squared_norm() if params.lr == "auto" else float("nan")
+        self.lr = learning_rate(params.lr, norm)
         self.net: AnnotatabilityNet = build_network(
             data.n_cols,
             n_classes,
