@@ -16,7 +16,7 @@ import torch
 from anndata import AnnData
 
 from napari_annotatability.core.dynamics import (
-    REFERENCE_SETTINGS,
+    REFERENCE_TRAINING,
     TrainingParams,
     training_dynamics,
 )
@@ -95,7 +95,7 @@ def ours(adata: AnnData, key: str, epochs: int, seed: int = 0, device: str = "cp
         X,
         codes,
         n_classes,
-        TrainingParams(epochs=epochs, seed=seed, **{**REFERENCE_SETTINGS, **kw}),
+        TrainingParams(epochs=epochs, seed=seed, **{**REFERENCE_TRAINING, **kw}),
         device=device,
     )
     stamps = []

@@ -29,7 +29,7 @@ from _common import REAL_DATASETS, reference
 from _quality import flip, load, noisy_adata
 
 from napari_annotatability.core import dynamics
-from napari_annotatability.core.dynamics import REFERENCE_SETTINGS, TrainingParams
+from napari_annotatability.core.dynamics import REFERENCE_TRAINING, TrainingParams
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
@@ -55,7 +55,7 @@ def ours_on(adata, seed: int, epochs: int, orders: list[torch.Tensor]) -> np.nda
     try:
         codes = adata.obs["noisy"].cat.codes.to_numpy().astype(np.int64)
         n_classes = len(adata.obs["noisy"].cat.categories)
-        params = TrainingParams(epochs=epochs, seed=seed, **REFERENCE_SETTINGS)
+        params = TrainingParams(epochs=epochs, seed=seed, **REFERENCE_TRAINING)
         steps = dynamics.training_dynamics(adata.X, codes, n_classes, params, device="cpu")
         while True:
             try:

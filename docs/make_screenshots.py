@@ -2,7 +2,8 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
-Uses the bundled sample and, when present, the squidpy Visium fixture of
+Uses the bundled sample (as it is, and with 5% of its labels moved to another layer, the
+slips the flags should find) and, when present, the squidpy Visium fixture of
 ``../shared/data`` for the image overlay.
 """
 
@@ -20,6 +21,7 @@ from napari_annotatability._qt.genes_widget import GenesWidget
 from napari_annotatability._qt.graph_widget import GraphWidget
 from napari_annotatability._qt.launch import write_png
 from napari_annotatability._qt.training_widget import TrainingWidget
+from napari_annotatability.datasets import add_label_errors
 
 IMAGES = Path(__file__).parent / "images"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,11 +36,14 @@ def save(viewer: napari.Viewer, name: str) -> None:
     logger.warning("wrote %s", IMAGES / name)
 
 
-def audit_and_genes() -> None:
-    """Train on the bundled sample, then the data map, genes and graph screenshots."""
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 950)
-    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+def add_slips(viewer: napari.Viewer) -> None:
+    """Move 5% of the sample's labels to another layer (an annotator's slips)."""
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    adata.obs["slipped"] = add_label_errors(adata, "layer", 0.05)
+
+
+def audit(viewer: napari.Viewer) -> None:
+    """Dock the audit and data map widgets and train on the sample."""
     trainer = TrainingWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(trainer, name="Audit annotation")
     data_map = DataMapWidget(viewer)
@@ -46,8 +51,22 @@ def audit_and_genes() -> None:
     trainer.train()
     napari.qt.get_qapp().processEvents()
     viewer.reset_view()
-    # the cells the map lasso would pick: low confidence, low variability
-    data_map.select_region(np.array([[0, 0], [0.08, 0], [0.08, 0.3], [0, 0.3]]))
+
+
+def sample_viewer(*, slips: bool, height: int = 950) -> napari.Viewer:
+    """A window on the bundled sample, as it is or with 5% slips."""
+    viewer = napari.Viewer()
+    viewer.window.resize(1500, height)
+    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+    if slips:
+        add_slips(viewer)
+    return viewer
+
+
+def audit_and_genes() -> None:
+    """Train on the bundled sample as it is: the flags, then the genes screenshots."""
+    viewer = sample_viewer(slips=False)
+    audit(viewer)
     save(viewer, "plugin_flags.png")
 
     viewer.window.remove_dock_widget("all")
@@ -57,6 +76,14 @@ def audit_and_genes() -> None:
     genes.view.selectRow(0)
     genes.show_gene(genes.view.item(0, 0).text())
     save(viewer, "plugin_genes.png")
+    viewer.close()
+
+
+def slips_and_graph() -> None:
+    """The sample with 5% slips: the flags find them; the graph around them."""
+    viewer = sample_viewer(slips=True)
+    audit(viewer)
+    save(viewer, "flags_slips.png")
 
     viewer.window.remove_dock_widget("all")
     graph = GraphWidget(viewer, threaded=False)
@@ -73,19 +100,17 @@ def audit_and_genes() -> None:
 
 
 def curation() -> None:
-    """Curation and review widgets on the bundled sample after a few decisions."""
+    """Curation and review widgets on the sample with slips, after a few decisions."""
     from napari_annotatability._qt.curation_widget import CurationWidget
     from napari_annotatability._qt.review_widget import ReviewWidget
 
-    viewer = napari.Viewer()
-    viewer.window.resize(1500, 1000)
-    viewer.open_sample("napari-annotatability", "visium_dlpfc")
+    viewer = sample_viewer(slips=True, height=1000)
     trainer = TrainingWidget(viewer, threaded=False)
     trainer.train()
     curate = CurationWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(curate, name="Curate annotation")
     curate._flag.value = "Hard-to-learn"
-    curate._conf_max.value = 0.15
+    curate._conf_max.value = 0.3
     curate.select_matching()
     curate.accept_selected()
     curate.select_matching()  # show the selection count and its class breakdown
@@ -122,5 +147,6 @@ def visium_image() -> None:
 if __name__ == "__main__":
     IMAGES.mkdir(exist_ok=True)
     audit_and_genes()
+    slips_and_graph()
     curation()
     visium_image()

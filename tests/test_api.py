@@ -6,19 +6,19 @@ from sklearn.metrics import roc_auc_score
 
 import napari_annotatability as nat
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.scores import FLAG_CATEGORIES, HARD, confidence_and_variability
-from napari_annotatability.datasets import synthetic_tissue
+from napari_annotatability.core.evidence import EvidenceParams, calibration_runs
+from napari_annotatability.core.scores import (
+    EASY,
+    FLAG_CATEGORIES,
+    HARD,
+    confidence_and_variability,
+)
+from napari_annotatability.datasets import add_label_errors, synthetic_tissue
 
 
 def flip_labels(adata, key, rate, seed):
-    rng = np.random.default_rng(seed)
-    classes = np.asarray(adata.obs[key].cat.categories)
-    codes = adata.obs[key].cat.codes.to_numpy()
-    flipped = rng.random(adata.n_obs) < rate
-    noisy = codes.copy()
-    noisy[flipped] = (codes[flipped] + rng.integers(1, classes.size, flipped.sum())) % classes.size
-    adata.obs["noisy"] = pd.Categorical(classes[noisy], categories=classes)
-    return flipped
+    """Known errors in ``obs["noisy"]``; the mask of the moved labels."""
+    return add_label_errors(adata, key, rate, seed=seed, key_added="noisy")
 
 
 @pytest.mark.parametrize(("rate", "seed"), [(0.1, 0), (0.2, 1)])
@@ -76,13 +76,82 @@ def test_annotate_writes_everything_and_survives_a_file_round_trip(tmp_path):
     assert (corrected[~hard] == obs["label"][~hard]).all()
 
 
+def test_merfish_evidence_finds_the_flips_and_counts_them(load_shared):
+    # quality benchmark, uniform 10%: AUROC 0.96-0.97, flagged 0.12-0.19 of cells
+    adata = load_shared("merfish_lung_tessera")
+    flipped = flip_labels(adata, "cell_lineage", 0.1, 3)
+    nat.annotate(adata, "noisy", normalize=True, epochs=10, device="cpu", seed=3)
+    obs = adata.obs
+    assert roc_auc_score(flipped, obs["noisy_mislabel_score"]) > 0.93
+    hard = (obs["noisy_flag"] == HARD).to_numpy()
+    evidence = adata.uns["annotatability"]["evidence"]
+    assert evidence["n_errors"] == hard.sum()
+    assert abs(hard.mean() - 0.1) < 0.1  # the count estimates the wrong labels
+    assert flipped[hard].mean() > 0.5 and hard[flipped].mean() > 0.8
+    easy = (obs["noisy_flag"] == EASY).to_numpy()
+    assert easy.sum() > 0.2 * adata.n_obs and flipped[easy].mean() < 0.02
+    # the suggestion of a flagged flip is mostly the label it had before
+    truth = obs["cell_lineage"].astype(str).to_numpy()
+    fixed = hard & flipped
+    assert (obs["noisy_suggested"].astype(str).to_numpy()[fixed] == truth[fixed]).mean() > 0.8
+
+
+def test_evidence_columns_summary_and_the_reference_flags():
+    adata = synthetic_tissue(n_cells=800, n_genes=60, n_classes=4, noise_rate=0.1, seed=5)
+    nat.annotate(adata, "label", normalize=True, epochs=5, device="cpu")
+    obs, info = adata.obs, adata.uns["annotatability"]
+    for column in ("label_mislabel_score", "label_ambiguity"):
+        assert obs[column].between(0, 1).all()
+    assert list(obs["label_dynamics_flag"].cat.categories) == list(FLAG_CATEGORIES)
+    assert info["flags"] == "evidence"
+    evidence = info["evidence"]
+    assert evidence["calibration"] == "noise injection"
+    assert np.asarray(evidence["noise_matrix"]).shape == (4, 4)
+    assert 0 <= evidence["spatial_weight"] <= 1 and info["params"]["spatial_neighbours"] == 10
+    summary = nat.audit_summary(adata)
+    assert summary.startswith(f"about {evidence['n_errors']} of 800 labels")
+    assert summary.endswith("look wrong (label evidence, calibrated by noise injection)")
+
+    # the reference's own flags: no evidence columns, the flags are the dynamics'
+    nat.annotate(
+        adata, "label", normalize=True, epochs=5, suggest_epochs=5, device="cpu",
+        **nat.REFERENCE_SETTINGS,
+    )  # fmt: skip
+    obs, info = adata.obs, adata.uns["annotatability"]
+    assert "label_mislabel_score" not in obs and "evidence" not in info
+    pd.testing.assert_series_equal(obs["label_flag"], obs["label_dynamics_flag"], check_names=False)
+    assert info["flags"] == "dynamics" and "Hard-to-learn by training" in nat.audit_summary(adata)
+    with pytest.raises(AnnotatabilityInputError, match="flags='votes' is not one of"):
+        nat.annotate(adata, "label", flags="votes")
+
+
+def test_min_steps_trains_small_data_more_and_leaves_large_data_alone():
+    adata = synthetic_tissue(n_cells=300, n_genes=40, n_classes=3, seed=1)
+    options = {"normalize": True, "epochs": 10, "device": "cpu", "lr": 0.01}
+    one_pass = nat.training_dynamics(adata, "label", min_steps=None, **options)
+    more = nat.training_dynamics(adata, "label", min_steps=10, **options)
+    # 300 cells: 2 steps an epoch, or at least 10; the latter learns the labels further
+    assert more.probabilities[-1].mean() > one_pass.probabilities[-1].mean() + 0.1
+    big = synthetic_tissue(n_cells=3000, n_genes=40, n_classes=3, seed=1)
+    a = nat.training_dynamics(big, "label", min_steps=None, **options)
+    b = nat.training_dynamics(big, "label", min_steps=5, **options)  # 12 steps anyway
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    with pytest.raises(AnnotatabilityInputError, match="min_steps"):
+        nat.training_dynamics(adata, "label", min_steps=0, **options)
+
+
 def test_annotate_copy_and_no_calibration(load_shared):
     adata = load_shared("visium_dlpfc_steam")
     out = nat.annotate(adata, "layer", epochs=3, calibrate=False, copy=True, device="cpu")
     assert "conf" not in adata.obs and "conf" in out.obs
-    assert HARD not in set(out.obs["layer_flag"])
-    assert "layer_suggested" not in out.obs
-    assert "cutoffs" not in out.uns["annotatability"]
+    obs, info = out.obs, out.uns["annotatability"]
+    assert HARD not in set(obs["layer_dynamics_flag"])  # no cut-offs without calibration
+    assert "cutoffs" not in info
+    # the evidence flags by its posterior: Hard-to-learn where the score exceeds 0.5
+    assert info["evidence"]["calibration"] == "posterior"
+    hard = (obs["layer_flag"] == HARD).to_numpy()
+    np.testing.assert_array_equal(hard, obs["layer_mislabel_score"].to_numpy() > 0.5)
+    assert obs["layer_suggested"].notna().to_numpy().tolist() == hard.tolist()
 
 
 def test_dropped_cells_get_nan(load_shared):
@@ -163,20 +232,39 @@ def test_compare_two_annotations(load_shared):
 
 def test_progress_callback_sees_every_phase():
     adata = synthetic_tissue(n_cells=400, n_genes=40, n_classes=3, seed=0)
-    seen = []
-    nat.annotate(
-        adata,
-        "label",
-        normalize=True,
-        epochs=4,
-        suggest_epochs=3,
-        device="cpu",
-        progress=seen.append,
+
+    def phases_of(**options) -> list:
+        seen = []
+        nat.annotate(
+            adata,
+            "label",
+            normalize=True,
+            epochs=4,
+            suggest_epochs=3,
+            device="cpu",
+            progress=seen.append,
+            **options,
+        )
+        assert [u.step for u in seen] == list(range(1, len(seen) + 1))
+        return seen
+
+    seen = phases_of()
+    evidence = EvidenceParams()
+    fits = len(evidence.penalties) + evidence.em_iterations
+    runs = calibration_runs(adata.n_obs, 0.05)  # small data: repeated injections
+    assert runs > 1
+    assert [u.phase for u in seen] == (
+        ["dynamics"] * 4
+        + ["calibration"] * 4
+        + ["evidence"] * (1 + fits)
+        + ["evidence calibration"] * runs * (1 + evidence.em_iterations)
     )
-    phases = [u.phase for u in seen]
+    assert {u.total_steps for u in seen} == {len(seen)}
+    assert len(seen) == nat.api.total_steps(adata.n_obs, epochs=4, suggest_epochs=3)
+
+    seen = phases_of(flags="dynamics")
     total = seen[0].total_steps
-    assert phases[:8] == ["dynamics"] * 4 + ["calibration"] * 4
-    assert [u.step for u in seen] == list(range(1, len(seen) + 1))
+    assert [u.phase for u in seen][:8] == ["dynamics"] * 4 + ["calibration"] * 4
     assert total == 11 and len(seen) in (8, 11)  # suggestion runs only if cells are flagged
 
 
@@ -223,6 +311,8 @@ def test_stored_training_settings_train_again_alike(tmp_path):
         "weighted_sampler": True,
         "seed": 4,
         "min_width": None,
+        "min_steps": None,
+        "flags": "dynamics",
     }
     again = nat.annotate(
         adata, "label", epochs=2, suggest=False, device="cpu", copy=True, **settings

@@ -28,7 +28,22 @@ def test_score_writes_a_new_file_next_to_the_input(counts_file, capsys):
     assert {"conf", "var", "label_flag"} <= set(scored.obs.columns)
     assert scored.uns["annotatability"]["params"]["epochs"] == 3
     assert "conf" not in ad.read_h5ad(counts_file).obs  # input untouched
-    assert "Scored 600 cells" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Scored 600 cells" in printed
+    n_errors = scored.uns["annotatability"]["evidence"]["n_errors"]
+    assert f"about {n_errors} of 600 labels" in printed and "look wrong" in printed
+    assert "obs['label_mislabel_score']" in printed
+
+
+def test_flags_from_the_training_dynamics(counts_file, tmp_path, capsys):
+    out = tmp_path / "dynamics.h5ad"
+    args = ["score", str(counts_file), "--label", "label", "--normalize", "-o", str(out)]
+    assert main([*args, *FAST, "--flags", "dynamics", "--min-steps", "2"]) == 0
+    scored = ad.read_h5ad(out)
+    assert "label_mislabel_score" not in scored.obs
+    params = scored.uns["annotatability"]["params"]
+    assert params["flags"] == "dynamics" and params["min_steps"] == 2
+    assert "flagged Hard-to-learn by training dynamics" in capsys.readouterr().out
 
 
 def test_learning_rate_auto_a_number_or_the_reference_settings(counts_file, tmp_path, capsys):

@@ -126,11 +126,13 @@ def curate_a_little(adata: ad.AnnData, label: str) -> Curation:
     """Relabel (existing and new class), accept suggestions, keep, undo and redo."""
     curation = nat.curate(adata, label)
     classes = curation.classes
-    curation.relabel([0, 1, 2], classes[-1])
-    curation.relabel([3], "new type")
+    # cells the bulk acceptance below leaves alone
+    calm = np.flatnonzero((adata.obs[f"{label}_flag"] != HARD).to_numpy())
+    curation.relabel(calm[:3], classes[-1])
+    curation.relabel(calm[3:4], "new type")
     curation.accept_suggestions()  # all Hard-to-learn cells
-    curation.keep([4, 5])
-    curation.relabel([6, 7], classes[0])
+    curation.keep(calm[4:6])
+    curation.relabel(calm[6:8], classes[0])
     curation.undo()  # the last relabel
     curation.redo()
     curation.undo()
@@ -186,6 +188,9 @@ def test_round_trip_keeps_every_slot_and_the_curation(
                 "conf",
                 "var",
                 f"{label}_flag",
+                f"{label}_dynamics_flag",
+                f"{label}_mislabel_score",
+                f"{label}_ambiguity",
                 f"{label}_suggested",
                 f"{label}_curated",
                 f"{label}_reviewed",

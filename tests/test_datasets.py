@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from napari_annotatability.datasets import synthetic_tissue, visium_dlpfc
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.datasets import add_label_errors, synthetic_tissue, visium_dlpfc
 
 
 def test_synthetic_tissue_has_known_errors_and_mixtures():
@@ -36,3 +38,19 @@ def test_bundled_sample_loads():
     assert adata.uns["label_key"] == "layer"
     assert adata.obs["layer"].nunique() == 5
     assert adata.obsm["spatial"].shape == (3636, 2)
+
+
+def test_label_errors_move_the_asked_share_to_other_classes():
+    adata = visium_dlpfc()
+    before = adata.obs["layer"].copy()
+    moved = add_label_errors(adata, "layer", 0.1, seed=4, key_added="noisy")
+    assert adata.obs["layer"].equals(before)  # key_added leaves the annotation alone
+    noisy = adata.obs["noisy"]
+    assert list(noisy.cat.categories) == list(before.cat.categories)
+    assert (noisy[moved] != before[moved]).all() and (noisy[~moved] == before[~moved]).all()
+    assert abs(moved.mean() - 0.1) < 0.02
+    again = add_label_errors(adata, "layer", 0.1, seed=4)  # in place, reproducible
+    np.testing.assert_array_equal(again, moved)
+    adata.obs["text"] = before.astype(str)
+    with pytest.raises(AnnotatabilityInputError, match="not categorical"):
+        add_label_errors(adata, "text")

@@ -28,22 +28,19 @@ from sklearn.svm import LinearSVC
 
 import napari_annotatability as nat
 from napari_annotatability.core.coordinates import tissue_coordinates
-from napari_annotatability.core.scores import HARD, Cutoffs, assign_flags
+from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD, Cutoffs, assign_flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import DATA, REAL_DATASETS, load_real, reference
 
 DATASETS = REAL_DATASETS  # smallest first
 SKIPPED = {"visium_mousebrain_squidpy_fixture": "49-spot test fixture (3 singleton classes)"}
-#: ``ours``: our engine at its defaults; ``ours-ref``: our engine at the reference's
-#: settings (``nat.REFERENCE_SETTINGS``, the same method as ``reference``);
-#: ``ours+spatial`` / ``neighbours``: ``1 - conf_spatial`` / ``1 - neighbour agreement``
-#: of :func:`nat.spatial_context` on the ``ours`` run (need ``ours`` in the same run).
-METHODS = [
-    "ours", "ours+spatial", "neighbours", "ours-ref", "reference", "knn", "svm", "rf", "cleanlab"
-]  # fmt: skip
-SPATIAL = ("ours+spatial", "neighbours")
-TRAINED = ("ours", "ours-ref", "reference")  # methods with an epochs setting
+#: ``ours``: ``annotate`` at its defaults, the mislabel score of the label evidence and its
+#: flags; ``ours-dynamics``: ``1 - conf`` and the training-dynamics flags of the same run;
+#: ``ours-ref``: our engine at the reference's settings (``nat.REFERENCE_SETTINGS``, the
+#: same method as ``reference``).
+METHODS = ["ours", "ours-dynamics", "ours-ref", "reference", "knn", "svm", "rf", "cleanlab"]
+TRAINED = ("ours", "ours-dynamics", "ours-ref", "reference")  # methods with an epochs setting
 N_PCS = 50
 KNN_K = 15
 CV_FOLDS = 5
@@ -116,30 +113,34 @@ def noisy_adata(adata: ad.AnnData, classes: np.ndarray, noisy: np.ndarray) -> ad
 # ---- the methods: each returns (likely-wrong score, flag mask or None, seconds) ----------
 
 
-def run_ours(adata, seed, epochs=50, *, reference_settings=False):
-    """Our engine (``reference_settings``: at the reference's training settings).
+def run_ours(adata, seed, epochs=50, *, reference_settings=False) -> dict:
+    """Our engine; returns ``{method: (score, flags, seconds, extra metrics)}``.
 
-    Also returns the annotated copy, for :func:`run_spatial`.
+    At its defaults one run gives ``ours`` (mislabel score, evidence flags, Easy-to-learn
+    metrics) and ``ours-dynamics`` (``1 - conf``, the training-dynamics flags); at the
+    reference's settings ``ours-ref``.
     """
     options = dict(nat.REFERENCE_SETTINGS) if reference_settings else {}
-    options["epochs"] = epochs
     t0 = time.perf_counter()
-    res = nat.annotate(adata, "noisy", suggest=False, device="cpu", seed=seed, copy=True, **options)
+    res = nat.annotate(
+        adata, "noisy", epochs=epochs, suggest=False, device="cpu", seed=seed, copy=True, **options
+    )
     seconds = time.perf_counter() - t0
-    conf = res.obs["conf"].to_numpy()
-    hard = (res.obs["noisy_flag"] == HARD).to_numpy()
-    return 1 - conf, hard, seconds, res
-
-
-def run_spatial(audited: ad.AnnData, ours_seconds: float) -> dict:
-    """``ours+spatial`` and ``neighbours`` scores from an audited copy (default k, weight)."""
-    t0 = time.perf_counter()
-    nat.spatial_context(audited, "noisy")
-    seconds = ours_seconds + time.perf_counter() - t0
-    obs = audited.obs
+    obs = res.obs
+    dynamics = (1 - obs["conf"].to_numpy(), (obs["noisy_dynamics_flag"] == HARD).to_numpy())
+    if reference_settings:
+        return {"ours-ref": (*dynamics, seconds, {})}
+    flags = obs["noisy_flag"].to_numpy()
+    evidence = res.uns["annotatability"]["evidence"]
+    extra = {
+        "easy": flags == EASY,
+        "ambiguous_fraction": float(np.mean(flags == AMBIGUOUS)),
+        "evidence_seconds": float(evidence["seconds"]),
+        "spatial_weight": float(evidence["spatial_weight"]),
+    }
     return {
-        "ours+spatial": (1 - obs["conf_spatial"].to_numpy(), None, seconds),
-        "neighbours": (1 - obs["noisy_neighbour_agreement"].to_numpy(), None, seconds),
+        "ours": (obs["noisy_mislabel_score"].to_numpy(), flags == HARD, seconds, extra),
+        "ours-dynamics": (*dynamics, seconds, {}),
     }
 
 
@@ -226,6 +227,15 @@ def run_cleanlab(pcs, y, seed, pca_seconds):
         quality = get_label_quality_scores(y, proba)
         issues = find_label_issues(y, proba)
     return 1 - quality, np.asarray(issues), pca_seconds + time.perf_counter() - t0
+
+
+def easy_metrics(flipped: np.ndarray, easy: np.ndarray) -> dict:
+    """Share of Easy-to-learn cells and of unflipped cells among them."""
+    easy = np.asarray(easy, dtype=bool)
+    return {
+        "easy_fraction": float(easy.mean()),
+        "easy_precision": float(1 - flipped[easy].mean()) if easy.any() else float("nan"),
+    }
 
 
 def metrics(flipped: np.ndarray, score: np.ndarray, flags: np.ndarray | None) -> dict:

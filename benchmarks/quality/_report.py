@@ -13,12 +13,20 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "docs" / "images"
-ORDER = [
-    "ours", "ours+spatial", "neighbours", "ours-ref", "reference", "knn", "svm", "rf", "cleanlab"
-]  # fmt: skip
-FLAGGING = ["ours", "ours-ref", "reference", "cleanlab"]
-#: In the plot (ours-ref lies on the reference, neighbours alone is in the tables).
-PLOTTED = ["ours", "ours+spatial", "reference", "knn", "svm", "rf", "cleanlab"]
+ORDER = ["ours", "ours-dynamics", "ours-ref", "reference", "knn", "svm", "rf", "cleanlab"]
+BASELINES = ["knn", "svm", "rf", "cleanlab"]
+FLAGGING = ["ours", "ours-dynamics", "ours-ref", "reference", "cleanlab"]
+#: In the plot (ours-ref lies on the reference).
+PLOTTED = ["ours", "ours-dynamics", "reference", "knn", "svm", "rf", "cleanlab"]
+STYLES = {
+    "ours": "-o",
+    "ours-dynamics": "-*",
+    "reference": "--s",
+    "knn": ":^",
+    "svm": ":v",
+    "rf": ":x",
+    "cleanlab": "-.d",
+}
 
 
 def _methods(frame):
@@ -49,36 +57,114 @@ def _what_ran(frame) -> list[str]:
     return lines
 
 
-def _summary(frame) -> list[str]:
-    methods = _methods(frame)
-    lines = [
-        "| noise | dataset | " + " | ".join(methods) + " |",
-        "|---|---|" + "---:|" * len(methods),
-    ]
+def what_ran(frame, key: str) -> list[str]:
+    """One row per noise x dataset: its rates, seeds and how many values of ``key`` ran."""
+    lines = [f"| noise | dataset | rates | seeds | {key}s |", "|---|---|---|---|---|"]
     for (noise, ds), g in frame.groupby(["noise", "dataset"], sort=False):
-        cells = []
-        for m in methods:
-            # mean over rates of the seed-averaged AUROC (same settings for every method)
-            per_rate = g[g["method"] == m].groupby("rate")["auroc"].mean()
-            cells.append(f"{per_rate.mean():.3f}" if len(per_rate) else "-")
-        best = max((c for c in cells if c != "-"), default=None)
-        cells = [f"**{c}**" if c == best else c for c in cells]
-        lines.append(f"| {noise} | {ds} | " + " | ".join(cells) + " |")
-    for noise, g in frame.groupby("noise", sort=False):
-        per_ds = g.groupby(["dataset", "method", "rate"])["auroc"].mean()
-        per_ds = per_ds.groupby(level=[0, 1]).mean().unstack("method")
-        cells = [f"{per_ds[m].mean():.3f}" if m in per_ds else "-" for m in methods]
-        lines.append(f"| {noise} | *mean of {len(per_ds)} datasets* | " + " | ".join(cells) + " |")
+        rates = ", ".join(f"{r:.0%}" for r in sorted(g["rate"].unique()))
+        seeds = ", ".join(str(s) for s in sorted(g["seed"].unique()))
+        lines.append(f"| {noise} | {ds} | {rates} | {seeds} | {g[key].nunique()} |")
     return lines
 
 
-def _flag_cell(rows, *, auroc: bool = False) -> str:
-    """``flagged / precision / recall`` (``/ AUROC``), means over ``rows``; ``-`` if none."""
-    if not len(rows):
+def dataset_auroc(frame) -> pd.DataFrame:
+    """Mean over rates of the seed-averaged AUROC: (noise, dataset) x method."""
+    per_rate = frame.groupby(["noise", "dataset", "method", "rate"])["auroc"].mean()
+    return per_rate.groupby(level=[0, 1, 2]).mean().unstack("method")
+
+
+def _summary(frame) -> list[str]:
+    methods = _methods(frame)
+    table = dataset_auroc(frame)
+    baselines = [m for m in BASELINES if m in table]
+    lines = [
+        "| noise | dataset | " + " | ".join(methods) + " | ours - best baseline |",
+        "|---|---|" + "---:|" * (len(methods) + 1),
+    ]
+    order = list(dict.fromkeys(frame["dataset"]))
+    for noise in dict.fromkeys(frame["noise"]):
+        for ds in order:
+            if (noise, ds) not in table.index:
+                continue
+            row = table.loc[(noise, ds)]
+            cells = [f"{row[m]:.3f}" for m in methods]
+            best = max(cells)
+            cells = [f"**{c}**" if c == best else c for c in cells]
+            gap = row["ours"] - row[baselines].max() if baselines and "ours" in row else np.nan
+            lines.append(f"| {noise} | {ds} | " + " | ".join(cells) + f" | {gap:+.3f} |")
+        means = table.loc[noise].mean()
+        gap = means["ours"] - means[baselines].max() if baselines and "ours" in means else np.nan
+        cells = [f"{means[m]:.3f}" for m in methods]
+        lines.append(
+            f"| {noise} | *mean of {len(table.loc[noise])} datasets* | "
+            + " | ".join(cells)
+            + f" | {gap:+.3f} |"
+        )
+    return lines
+
+
+def _flag_cell(rows) -> str:
+    """``flagged / precision / recall``, means over ``rows``; ``-`` if none."""
+    if not len(rows) or rows["flagged_fraction"].isna().all():
         return "-"
     means = [rows[c].mean() for c in ("flagged_fraction", "flag_precision", "flag_recall")]
-    text = " / ".join(f"{v:.2f}" for v in means)
-    return f"{text} / {rows['auroc'].mean():.3f}" if auroc else text
+    return " / ".join(f"{v:.2f}" for v in means)
+
+
+def _calibration(frame) -> list[str]:
+    """Flagged fraction against the injected rate, precision and recall, per rate."""
+    flaggers = [m for m in FLAGGING if m in set(frame["method"])]
+    lines = [
+        "| noise | injected | " + " | ".join(f"{m}: flagged / P / R" for m in flaggers) + " |",
+        "|---|---:|" + "---:|" * len(flaggers),
+    ]
+    for (noise, rate), g in frame.groupby(["noise", "rate"], sort=False):
+        cells = [_flag_cell(g[g["method"] == m]) for m in flaggers]
+        lines.append(f"| {noise} | {rate:.0%} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Over both noises, at 10% and 30% injected (the issue's calibration targets):",
+        "",
+    ]
+    lines += [
+        "| method | mean |flagged - injected| | flagged - injected | precision | recall |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    low = frame[frame["rate"].isin([0.1, 0.3])]
+    for m in flaggers:
+        s = low[low["method"] == m]
+        miss = s["flagged_fraction"] - s["rate"]
+        lines.append(
+            f"| {m} | {miss.abs().mean():.3f} | {miss.mean():+.3f} | "
+            f"{s['flag_precision'].mean():.3f} | {s['flag_recall'].mean():.3f} |"
+        )
+    every = frame[frame["method"] == "ours"]
+    lines += [
+        "",
+        f"`ours` over all rates: precision {every['flag_precision'].mean():.3f}, recall "
+        f"{every['flag_recall'].mean():.3f}, flagged - injected "
+        f"{(every['flagged_fraction'] - every['rate']).mean():+.3f}.",
+    ]
+    return lines
+
+
+def _three_flags(frame) -> list[str]:
+    """Easy-to-learn share and purity, Ambiguous share, per dataset (ours)."""
+    ours = frame[frame["method"] == "ours"]
+    if ours.empty or "easy_fraction" not in ours:
+        return ["(no rows of ours)"]
+    lines = [
+        "| noise | dataset | Easy-to-learn | unflipped among Easy (mean / worst) | Ambiguous |"
+        " Hard-to-learn |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for (noise, ds), g in ours.groupby(["noise", "dataset"], sort=False):
+        lines.append(
+            f"| {noise} | {ds} | {g['easy_fraction'].mean():.2f} | "
+            f"{g['easy_precision'].mean():.3f} / {g['easy_precision'].min():.3f} | "
+            f"{g['ambiguous_fraction'].mean():.2f} | {g['flagged_fraction'].mean():.2f} |"
+        )
+    return lines
 
 
 def _detail(frame) -> list[str]:
@@ -98,11 +184,13 @@ def _detail(frame) -> list[str]:
 def _timing(frame) -> list[str]:
     methods = _methods(frame)
     lines = [
-        "| dataset | " + " | ".join(f"{m} s" for m in methods) + " |",
-        "|---|" + "---:|" * len(methods),
+        "| dataset | " + " | ".join(f"{m} s" for m in methods) + " | of which evidence s |",
+        "|---|" + "---:|" * (len(methods) + 1),
     ]
     for ds, g in frame.groupby("dataset", sort=False):
         cells = [f"{g.loc[g['method'] == m, 'seconds'].median():.1f}" for m in methods]
+        evidence = g.loc[g["method"] == "ours", "evidence_seconds"].median()
+        cells.append(f"{evidence:.1f}")
         lines.append(f"| {ds} | " + " | ".join(c.replace("nan", "-") for c in cells) + " |")
     return lines
 
@@ -123,26 +211,16 @@ def _paired(frame, mine: str) -> list[str]:
         sd=("diff", "std"),
         n=("diff", "size"),
     )
-    # standard error of the mean paired difference (seeds: different flips and inits)
     per["se"] = per["sd"] / np.sqrt(per["n"])
     worse = per[per["diff"] < 0]
-    lines = [
+    return [
         f"Paired runs (same flips, same seed): {len(both)} over {len(per)} settings "
         f"(noise x dataset x rate). Mean difference {mine} - reference "
-        f"{both['diff'].mean():+.3f} (sd {both['diff'].std():.3f}). "
-        f"`{mine}` below the reference in {len(worse)} settings (seed-averaged), "
+        f"{both['diff'].mean():+.3f} (sd {both['diff'].std():.3f}); `{mine}` below the "
+        f"reference in {len(worse)} settings (seed-averaged), "
         f"{int((worse['diff'] < -2 * worse['se']).sum())} of them by more than twice the "
         "standard error of the paired difference.",
-        "",
-        f"| noise | dataset | rate | seeds | {mine} | reference | diff | se |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for (noise, ds, rate), r in per.iterrows():
-        lines.append(
-            f"| {noise} | {ds} | {rate:.0%} | {int(r['n'])} | {r['ours']:.3f} | "
-            f"{r['reference']:.3f} | {r['diff']:+.3f} | {r['se']:.3f} |"
-        )
-    return lines
 
 
 def plot(frame) -> None:
@@ -155,22 +233,13 @@ def plot(frame) -> None:
         squeeze=False,
         sharey=True,
     )
-    styles = {
-        "ours": "-o",
-        "ours+spatial": "-*",
-        "reference": "--s",
-        "knn": ":^",
-        "svm": ":v",
-        "rf": ":x",
-        "cleanlab": "-.d",
-    }
     for i, noise in enumerate(noises):
         for j, ds in enumerate(datasets):
             ax = axes[i, j]
             g = frame[(frame["noise"] == noise) & (frame["dataset"] == ds)]
             for m in [m for m in _methods(g) if m in PLOTTED]:
                 s = g[g["method"] == m].groupby("rate")["auroc"].mean()
-                ax.plot(100 * s.index, s.to_numpy(), styles[m], label=m, ms=4)
+                ax.plot(100 * s.index, s.to_numpy(), STYLES[m], label=m, ms=4)
             ax.set_title(f"{ds}\n({noise})", fontsize=8)
             ax.set_xlabel("flipped labels (%)", fontsize=8)
             ax.axhline(0.5, color="grey", lw=0.5)
@@ -207,61 +276,13 @@ def flag_summary(frame, key: str, values) -> list[str]:
     return lines
 
 
-def calibration_report(path: Path) -> None:
-    frame = pd.read_csv(path)
-    frame = frame.drop_duplicates(["noise", "dataset", "rate", "seed", "epochs"], keep="last")
-    lines = [
-        "# Quality benchmark: calibration of the Hard-to-learn flag (ours, default settings)",
-        "",
-        "Generated by `python benchmarks/quality/bench_quality.py --calibration` "
-        "(then `--report`). Injected noise is uniform unless the noise column says otherwise; "
-        "values are means over seeds. `flagged` is the fraction of all cells flagged "
-        "Hard-to-learn; compare it with the injected rate. Precision and recall are "
-        "against the injected flips only (errors already in the source labels count as "
-        "false positives).",
-        "",
-        "## What ran",
-        "",
-        "| noise | dataset | rates | seeds | epochs |",
-        "|---|---|---|---|---|",
-    ]
-    for (noise, ds), g in frame.groupby(["noise", "dataset"], sort=False):
-        lines.append(
-            f"| {noise} | {ds} | "
-            + ", ".join(f"{r:.0%}" for r in sorted(g["rate"].unique()))
-            + " | "
-            + ", ".join(str(s) for s in sorted(g["seed"].unique()))
-            + " | "
-            + ", ".join(str(e) for e in sorted(g["epochs"].unique()))
-            + " |"
-        )
-    epochs = sorted(frame["epochs"].unique())
-    lines += [
-        "",
-        "## Flagged fraction vs injected rate, precision and recall by epochs",
-        "",
-        "| noise | dataset | injected | "
-        + " | ".join(f"flagged / P / R / AUROC @{e}" for e in epochs)
-        + " |",
-        "|---|---|---:|" + "---:|" * len(epochs),
-    ]
-    for (noise, ds, rate), g in frame.groupby(["noise", "dataset", "rate"], sort=False):
-        cells = [_flag_cell(g[g["epochs"] == e], auroc=True) for e in epochs]
-        lines.append(f"| {noise} | {ds} | {rate:.0%} | " + " | ".join(cells) + " |")
-    lines += ["", "## Mean over datasets and rates", "", *flag_summary(frame, "epochs", epochs)]
-    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
-
-
-def report(main_csv: Path, calibration_csv: Path) -> None:
-    if calibration_csv.exists():
-        calibration_report(calibration_csv)
+def report(main_csv: Path) -> None:
     if not main_csv.exists():
         return
     frame = pd.read_csv(main_csv)
     # a setting measured twice (re-runs) keeps its latest row
     frame = frame.drop_duplicates(["noise", "dataset", "rate", "seed", "method"], keep="last")
-    # tables compare methods on the settings where all of them ran; extra seeds run for
-    # ours and the reference only go to the paired comparison
+    # tables compare methods on the settings where all of them ran
     setting = ["noise", "dataset", "rate", "seed"]
     n_methods = frame.groupby(setting)["method"].transform("nunique")
     full = frame[n_methods == frame["method"].nunique()]
@@ -270,44 +291,44 @@ def report(main_csv: Path, calibration_csv: Path) -> None:
         "",
         "Generated by `python benchmarks/quality/bench_quality.py` (then `--report`); "
         "protocol and reading in docs/quality.md. AUROC of each method's likely-wrong "
-        "score for the flipped cells, all methods on the same flips. `ours`: our engine "
-        "at its defaults (50 epochs, lr auto, hidden widths >= 64); `ours+spatial`: "
-        "`1 - conf_spatial` of `nat.spatial_context` (k 10, weight 0.5) on that run; "
-        "`neighbours`: `1 -` the tissue neighbours' label agreement alone; `ours-ref`: our "
-        "engine at the reference's settings (`nat.REFERENCE_SETTINGS`); `reference`: the "
-        "package at its defaults (50 epochs).",
+        "score for the flipped cells, all methods on the same flips. `ours`: the mislabel "
+        "score of `annotate` at its defaults (label evidence); `ours-dynamics`: `1 - conf` "
+        "of the same run (training dynamics); `ours-ref`: our engine at the reference's "
+        "settings (`nat.REFERENCE_SETTINGS`); `reference`: the package (50 epochs).",
         "",
         "## Mean AUROC per dataset (mean over rates of the seed-averaged AUROC; best in bold)",
         "",
         *_summary(full),
         "",
+        "## The Hard-to-learn flag against the injected rate",
+        "",
+        "`ours`: the evidence flags (count from noise injection); `ours-dynamics`, "
+        "`ours-ref`, `reference`: the training-dynamics flags (noise-injection cut-offs); "
+        "`cleanlab`: `find_label_issues`. Means over datasets and seeds.",
+        "",
+        *_calibration(full),
+        "",
+        "## Easy-to-learn, Ambiguous and Hard-to-learn (ours)",
+        "",
+        *_three_flags(full),
+        "",
         "## Ours at the reference's settings vs the reference (the same method)",
         "",
         *_paired(frame, "ours-ref"),
         "",
-        "## Ours at our defaults vs the reference",
-        "",
-        *_paired(frame, "ours"),
-        "",
-        "## Per rate (AUROC mean ± sd over seeds; flagged fraction / flag precision / recall)",
-        "",
-        "`ours`, `ours-ref` and `reference`: the Hard-to-learn flag with noise-injection "
-        "cut-offs; "
-        "`cleanlab`: `find_label_issues`.",
+        "## Per rate (AUROC mean ± sd over seeds; flagged fraction / precision / recall)",
         "",
         *_detail(full),
         "",
         "## Wall time per run (median seconds)",
         "",
-        "ours / reference: training plus the cut-off calibration run (two trainings). "
+        "ours / ours-dynamics (one run): training, its noise-injection run and the label "
+        "evidence (and its calibration); reference: training and its cut-off run. "
         "Baselines: loading, preprocessing and PCA of the dataset plus the method.",
         "",
         *_timing(full),
         "",
         "## What ran",
-        "",
-        "Every row below ran in full (all listed methods, rates and seeds), except that "
-        "the tables above keep the settings where all methods ran.",
         "",
         *_what_ran(frame),
         "",

@@ -1,17 +1,16 @@
-"""Quality benchmark (issue 6): do the flags find mislabelled cells? Ours vs the
-reference package vs kNN / SVM / confident-learning baselines, on the shared real data.
+"""Quality benchmark (issues 6 and 11): do the flags find mislabelled cells? Ours (label
+evidence; training dynamics) vs the reference package vs kNN / SVM / random-forest /
+confident-learning baselines, on the shared real data, all on the same flips.
 
     python benchmarks/quality/bench_quality.py --quick
     python benchmarks/quality/bench_quality.py --noise uniform --seeds 0 1 2
-    python benchmarks/quality/bench_quality.py --noise confusable --seeds 0
-    python benchmarks/quality/bench_quality.py --calibration --epochs 20 50 100
-    python benchmarks/quality/bench_quality.py --report     # tables + plot from the CSVs
+    python benchmarks/quality/bench_quality.py --noise confusable --seeds 0 1 2
+    python benchmarks/quality/bench_quality.py --report     # tables + plot from the CSV
 
-Rows are appended to ``benchmarks/results/quality.csv`` (``quality_calibration.csv``)
-as they are measured, so an interrupted run keeps what it did; ``--report`` (run after
-every measuring run too) writes ``benchmarks/results/quality.md`` /
-``quality_calibration.md`` and ``docs/images/quality_auroc.png`` from all rows.
-See docs/quality.md for the protocol.
+Rows are appended to ``benchmarks/results/quality.csv`` as they are measured, so an
+interrupted run keeps what it did; ``--report`` (run after every measuring run too)
+writes ``benchmarks/results/quality.md`` and ``docs/images/quality_auroc.png`` from all
+rows. See docs/quality.md for the protocol.
 """
 
 from __future__ import annotations
@@ -35,20 +34,18 @@ warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MAIN_CSV = RESULTS / "quality.csv"
-CALIBRATION_CSV = RESULTS / "quality_calibration.csv"
 
 
 COLUMNS = [
     "run", "dataset", "n_cells", "n_features", "n_classes", "noise", "rate", "seed",
     "n_flipped", "method", "epochs", "auroc", "flagged_fraction", "flag_precision",
-    "flag_recall", "seconds",
+    "flag_recall", "easy_fraction", "easy_precision", "ambiguous_fraction", "seconds",
+    "evidence_seconds", "spatial_weight",
 ]  # fmt: skip
 
 
 def append(path: Path, row: dict) -> None:
-    frame = pd.DataFrame([row])
-    if path != CALIBRATION_CSV:
-        frame = frame.reindex(columns=COLUMNS)  # fixed columns: baselines have no flags
+    frame = pd.DataFrame([row]).reindex(columns=COLUMNS)  # baselines have no flags
     frame.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
@@ -113,18 +110,19 @@ def run_grid(args) -> None:
             "seed": st.seed,
             "n_flipped": int(st.flipped.sum()),
         }
-        spatial = {}
+        ours = {}
         for method in args.methods:
-            if method in ("ours", "ours-ref"):
-                score, flags, sec, audited = q.run_ours(
-                    st.noisy_ad, st.seed, args.epochs[0], reference_settings=method == "ours-ref"
-                )
-                if method == "ours":
-                    spatial = q.run_spatial(audited, sec)
-            elif method in q.SPATIAL:
-                score, flags, sec = spatial[method]  # KeyError: needs "ours" first
+            extra = {}
+            if method in ("ours", "ours-dynamics") and method not in ours:
+                ours.update(q.run_ours(st.noisy_ad, st.seed, args.epochs))
+            if method in ("ours", "ours-dynamics"):
+                score, flags, sec, extra = ours[method]
+            elif method == "ours-ref":
+                score, flags, sec, extra = q.run_ours(
+                    st.noisy_ad, st.seed, args.epochs, reference_settings=True
+                )["ours-ref"]
             elif method == "reference":
-                score, flags, sec = q.run_reference(st.noisy_ad, st.seed, args.epochs[0])
+                score, flags, sec = q.run_reference(st.noisy_ad, st.seed, args.epochs)
             else:
                 fn = {
                     "knn": q.run_knn,
@@ -133,61 +131,35 @@ def run_grid(args) -> None:
                     "cleanlab": q.run_cleanlab,
                 }
                 score, flags, sec = fn[method](st.pcs, st.y, st.seed, st.pca_seconds)
+            extra = dict(extra)
+            easy = extra.pop("easy", None)
             row = {
                 **base,
                 "method": method,
-                "epochs": args.epochs[0] if method in q.TRAINED else "",
+                "epochs": args.epochs if method in q.TRAINED else "",
                 **q.metrics(st.flipped, score, flags),
+                **(q.easy_metrics(st.flipped, easy) if easy is not None else {}),
+                **extra,
                 "seconds": sec,
             }
             append(MAIN_CSV, row)
             print(
                 f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {method}: "
                 f"AUROC {row['auroc']:.3f} "
+                f"flagged {row.get('flagged_fraction', float('nan')):.2f} "
                 f"P {row.get('flag_precision', float('nan')):.2f} "
                 f"R {row.get('flag_recall', float('nan')):.2f} {sec:.1f}s",
                 flush=True,
             )
 
 
-def run_calibration(args) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for st in settings(args.datasets, args.noise, args.rates, args.seeds):
-        for epochs in args.epochs:
-            score, flags, sec, _ = q.run_ours(st.noisy_ad, st.seed, epochs)
-            row = {
-                "run": stamp,
-                "dataset": st.folder,
-                "noise": args.noise,
-                "rate": st.rate,
-                "seed": st.seed,
-                "epochs": epochs,
-                **q.metrics(st.flipped, score, flags),
-                "seconds": sec,
-            }
-            append(CALIBRATION_CSV, row)
-            print(
-                f"{st.folder} {st.rate:.0%} s{st.seed} {epochs} ep: flagged "
-                f"{row['flagged_fraction']:.2f} P {row['flag_precision']:.2f} "
-                f"R {row['flag_recall']:.2f} AUROC {row['auroc']:.3f} {sec:.1f}s",
-                flush=True,
-            )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def grid_arguments(description: str, *, rates: list[float]) -> argparse.ArgumentParser:
+    """The options every quality study shares: datasets, rates, seeds, noise, threads."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", nargs="*", default=None, help="folders in ../shared/data")
-    parser.add_argument("--rates", nargs="*", type=float, default=[0.1, 0.2, 0.3, 0.4, 0.5])
+    parser.add_argument("--rates", nargs="*", type=float, default=rates)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="*", default=q.METHODS, choices=q.METHODS)
     parser.add_argument("--noise", choices=["uniform", "confusable"], default="uniform")
-    parser.add_argument(
-        "--epochs", nargs="*", type=int, default=None, help="default 50; 20 50 100 calibration"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="1 seed, rates 10%% and 30%%, the 3 smallest data"
-    )
-    parser.add_argument("--calibration", action="store_true", help="flag calibration mode")
     parser.add_argument("--report", action="store_true", help="only write tables and plot")
     parser.add_argument(
         "--threads",
@@ -195,11 +167,34 @@ def main() -> None:
         default=1,
         help="torch and BLAS threads (1: the 2-core machine is shared with other jobs)",
     )
+    return parser
+
+
+def set_threads(threads: int) -> None:
+    """Torch and BLAS threads of a benchmark process."""
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+def run_study(parser: argparse.ArgumentParser, measure, write_report) -> None:
+    """Parse the options, measure (unless ``--report``), then write the report."""
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
-    if args.epochs is None:
-        args.epochs = [20, 50, 100] if args.calibration else [50]
+    set_threads(args.threads)
+    if not args.report:
+        RESULTS.mkdir(exist_ok=True)
+        measure(args)
+    write_report()
+
+
+def main() -> None:
+    parser = grid_arguments(__doc__.splitlines()[0], rates=[0.1, 0.2, 0.3, 0.4, 0.5])
+    parser.add_argument("--methods", nargs="*", default=q.METHODS, choices=q.METHODS)
+    parser.add_argument("--epochs", type=int, default=50, help="epochs of the trained methods")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 seed, rates 10%% and 30%%, the 3 smallest data"
+    )
+    args = parser.parse_args()
+    set_threads(args.threads)
     if args.quick:
         args.seeds = args.seeds[:1]
         args.rates = [0.1, 0.3]
@@ -208,8 +203,8 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         for folder, why in q.SKIPPED.items():
             print(f"skipped: {folder} ({why})")
-        run_calibration(args) if args.calibration else run_grid(args)
-    report(MAIN_CSV, CALIBRATION_CSV)
+        run_grid(args)
+    report(MAIN_CSV)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from napari_annotatability.api import (
+    REFERENCE_SETTINGS,
     annotate,
     annotate_steps,
     apply_edits,
+    audit_summary,
     compare_annotations,
     corrected_labels,
     curate,
@@ -23,13 +25,11 @@ from napari_annotatability.api import (
     gene_scores,
     ranked_genes,
     read_edits,
-    spatial_context,
     stored_training_settings,
     trainability_graph,
     training_dynamics,
 )
 from napari_annotatability.core.anndata_io import read_anndata, save_curated
-from napari_annotatability.core.dynamics import REFERENCE_SETTINGS
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "annotate",
     "annotate_steps",
     "apply_edits",
+    "audit_summary",
     "compare_annotations",
     "corrected_labels",
     "curate",
@@ -48,7 +49,6 @@ __all__ = [
     "read_anndata",
     "read_edits",
     "save_curated",
-    "spatial_context",
     "stored_training_settings",
     "trainability_graph",
     "training_dynamics",

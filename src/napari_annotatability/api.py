@@ -30,6 +30,8 @@ from napari_annotatability.core.curation import (
 )
 from napari_annotatability.core.curation import apply_edits as _apply_edits
 from napari_annotatability.core.dynamics import (
+    DEFAULT_MIN_STEPS,
+    REFERENCE_TRAINING,
     DynamicsRecord,
     EpochProgress,
     TrainingParams,
@@ -38,6 +40,21 @@ from napari_annotatability.core.dynamics import (
 )
 from napari_annotatability.core.dynamics import training_dynamics as _dynamics
 from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.evidence import (
+    Embedding,
+    EvidenceParams,
+    LabelEvidence,
+    calibration_runs,
+    embed,
+    injected_scores,
+    label_evidence,
+)
+from napari_annotatability.core.flag_calibration import (
+    EvidenceCutoffs,
+    describe_errors,
+    evidence_flags,
+)
+from napari_annotatability.core.flag_calibration import calibrate as calibrate_evidence
 from napari_annotatability.core.inputs import TrainingInputs, encode_second_labels, prepare_inputs
 from napari_annotatability.core.scores import (
     FLAG_CATEGORIES,
@@ -51,6 +68,12 @@ from napari_annotatability.core.scores import (
 
 logger = logging.getLogger(__name__)
 
+#: The reference package's settings where our defaults differ:
+#: ``annotate(adata, key, **REFERENCE_SETTINGS)`` trains as it does (learning rate,
+#: hidden widths, one pass per epoch) and flags from the training dynamics with its
+#: noise-injection cut-offs, suggesting corrections with a fresh network, as it does.
+REFERENCE_SETTINGS: dict = {**REFERENCE_TRAINING, "flags": "dynamics"}
+
 #: Seed offsets of the extra networks, so each run of one seed is reproducible.
 _CALIBRATION_SEED_OFFSET = 1
 _SUGGESTION_SEED_OFFSET = 2
@@ -62,6 +85,17 @@ class AnnotatabilityResult:
 
     Computing and writing are separate so a GUI can compute in a worker thread and
     write on the main thread (:meth:`write`).
+
+    Attributes
+    ----------
+    flags
+        The flags written to ``obs[f"{label_key}_flag"]``: from the label evidence
+        (``flag_method == "evidence"``) or from training dynamics (``"dynamics"``).
+    dynamics_flags
+        The method's own flags from conf and var (METHOD section 2).
+    evidence, evidence_cutoffs
+        The label evidence and the cut-offs of its flags (``None`` with
+        ``flags="dynamics"``).
     """
 
     label_key: str
@@ -74,6 +108,10 @@ class AnnotatabilityResult:
     cutoffs: Cutoffs | None
     record: DynamicsRecord
     params: dict = field(default_factory=dict)
+    flag_method: str = "dynamics"
+    dynamics_flags: pd.Categorical | None = None
+    evidence: LabelEvidence | None = None
+    evidence_cutoffs: EvidenceCutoffs | None = None
 
     def write(self, adata: AnnData, *, store_record: bool = False) -> None:
         """Write the results into ``adata`` (obs columns and ``uns["annotatability"]``)."""
@@ -81,11 +119,18 @@ class AnnotatabilityResult:
         obs = adata.obs
         obs[io.CONF_KEY] = _expand(self.conf, mask, np.nan)
         obs[io.VAR_KEY] = _expand(self.var, mask, np.nan)
-        flags = pd.Categorical(
-            _expand(np.asarray(self.flags, dtype=object), mask, np.nan),
-            categories=list(FLAG_CATEGORIES),
-        )
+        flags = _expand_flags(self.flags, mask)
         obs[io.flag_key(self.label_key)] = flags
+        dynamics = self.flags if self.dynamics_flags is None else self.dynamics_flags
+        obs[io.dynamics_flag_key(self.label_key)] = _expand_flags(dynamics, mask)
+        for key in (io.mislabel_key(self.label_key), io.ambiguity_key(self.label_key)):
+            if key in obs.columns and self.evidence is None:
+                del obs[key]  # a dynamics-only audit replaces an earlier evidence run
+        if self.evidence is not None:
+            obs[io.mislabel_key(self.label_key)] = _expand(
+                self.evidence.mislabel_score, mask, np.nan
+            )
+            obs[io.ambiguity_key(self.label_key)] = _expand(self.evidence.ambiguity, mask, np.nan)
         if self.suggested is not None:
             obs[io.suggestion_key(self.label_key)] = pd.Categorical(
                 _expand(self.suggested, mask, np.nan), categories=list(self.classes)
@@ -96,6 +141,7 @@ class AnnotatabilityResult:
         uns = {
             "label_key": self.label_key,
             "classes": list(self.classes),
+            "flags": self.flag_method,
             "params": {k: v for k, v in self.params.items() if v is not None},
             "device": self.record.device,
             "seconds": float(self.record.seconds),
@@ -106,6 +152,21 @@ class AnnotatabilityResult:
         if self.cutoffs is not None:
             uns["cutoffs"] = {
                 k: v for k, v in dataclasses.asdict(self.cutoffs).items() if not _isnan(v)
+            }
+        if self.evidence is not None and self.evidence_cutoffs is not None:
+            cut = self.evidence_cutoffs
+            uns["evidence"] = {
+                "error_rate": float(cut.error_rate),
+                "n_errors": int(cut.n_errors),
+                "hard_cutoff": float(cut.hard),
+                "easy_cutoff": float(cut.easy),
+                "easy_max_ambiguity": float(cut.max_ambiguity),
+                "calibration": cut.method,
+                "penalty": self.evidence.penalty,
+                "spatial_weight": self.evidence.spatial_weight,
+                "n_components": self.evidence.n_components,
+                "noise_matrix": self.evidence.noise,
+                "seconds": float(self.evidence.seconds),
             }
         adata.uns[io.UNS_KEY] = uns
 
@@ -121,6 +182,17 @@ def _expand(values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:
     out = np.full((mask.size, *values.shape[1:]), fill, dtype=np.result_type(values, type(fill)))
     out[mask] = values
     return out
+
+
+def _expand_flags(flags: pd.Categorical, mask: np.ndarray) -> pd.Categorical:
+    return pd.Categorical(
+        _expand(np.asarray(flags, dtype=object), mask, np.nan), categories=list(FLAG_CATEGORIES)
+    )
+
+
+#: How ``annotate`` can flag cells: from the label evidence (default) or, as the
+#: reference package does, from the training dynamics.
+FLAG_METHODS = ("evidence", "dynamics")
 
 
 def annotate_steps(
@@ -141,6 +213,10 @@ def annotate_steps(
     seed: int = 0,
     device: str = "auto",
     min_width: int | None = 64,
+    min_steps: int | None = DEFAULT_MIN_STEPS,
+    flags: str = "evidence",
+    spatial_neighbours: int = 10,
+    n_folds: int = 5,
     calibrate: bool = True,
     noise_rate: float = 0.05,
     percentile: float = 90,
@@ -152,12 +228,18 @@ def annotate_steps(
     """Audit an annotation step by step; the generator behind :func:`annotate`.
 
     Yields one :class:`~napari_annotatability.core.dynamics.EpochProgress` per epoch
-    of each phase (``dynamics``, ``calibration``, ``suggestion``), with ``step`` and
-    ``total_steps`` over all phases, and returns an :class:`AnnotatabilityResult`.
+    or fit of each phase (``dynamics``, ``calibration``, ``evidence``,
+    ``evidence calibration``, ``suggestion``), with ``step`` and ``total_steps`` over
+    all phases, and returns an :class:`AnnotatabilityResult`.
     ``adata`` is not modified: call :meth:`AnnotatabilityResult.write`.
     Parameters are those of :func:`annotate`.
     """
     started = time.perf_counter()
+    if flags not in FLAG_METHODS:
+        raise AnnotatabilityInputError(
+            f"flags={flags!r} is not one of {FLAG_METHODS}: 'evidence' (the label evidence, "
+            "default) or 'dynamics' (conf and var, as the reference package)."
+        )
     params = TrainingParams(
         epochs=epochs,
         lr=lr,
@@ -167,6 +249,11 @@ def annotate_steps(
         weighted_sampler=weighted_sampler,
         seed=seed,
         min_width=min_width,
+        min_steps=min_steps,
+    )
+    use_evidence = flags == "evidence"
+    evidence_params = EvidenceParams(
+        n_folds=n_folds, spatial_neighbours=spatial_neighbours, seed=seed
     )
     dev = resolve_device(device)
     inputs = prepare_inputs(
@@ -178,6 +265,9 @@ def annotate_steps(
         n_top_genes=n_top_genes,
         drop_missing=drop_missing,
     )
+    coords, coords_source = None, None
+    if use_evidence and spatial_neighbours > 0:
+        coords, coords_source = _coordinates_or_none(adata, inputs.cell_mask)
     suggest_params = dataclasses.replace(
         params,
         epochs=suggest_epochs,
@@ -185,38 +275,65 @@ def annotate_steps(
         weighted_sampler=True,
         seed=seed + _SUGGESTION_SEED_OFFSET,
     )
-    if suggest and not calibrate:
+    if suggest and not calibrate and not use_evidence:
         logger.warning("suggest=True needs calibrate=True (no Hard-to-learn cells); skipping.")
         suggest = False
-    total = epochs * (2 if calibrate else 1) + (suggest_epochs if suggest else 0)
-    counter = _StepCounter(total)
-
-    record = yield from counter.wrap(
-        _dynamics(inputs.X, inputs.labels.codes, inputs.labels.n_classes, params, device=dev)
+    network_suggestions = suggest and not use_evidence
+    counter = _StepCounter(
+        total_steps(
+            inputs.n_cells,
+            epochs=epochs,
+            noise_rate=noise_rate,
+            calibrate=calibrate,
+            flags=flags,
+            suggest=suggest,
+            suggest_epochs=suggest_epochs,
+        )
     )
+    codes, n_classes = inputs.labels.codes, inputs.labels.n_classes
+
+    record = yield from counter.wrap(_dynamics(inputs.X, codes, n_classes, params, device=dev))
     conf, var = confidence_and_variability(record.probabilities)
-    cutoffs = None
+    cutoffs = injected = None
     if calibrate:
-        cutoffs = yield from counter.wrap(
+        cutoffs, injected = yield from counter.wrap(
             _calibration_steps(inputs, params, dev, noise_rate, percentile)
         )
-    flags = assign_flags(conf, var, cutoffs, easy_conf=easy_conf, easy_var=easy_var)
+    dynamics_flags = assign_flags(conf, var, cutoffs, easy_conf=easy_conf, easy_var=easy_var)
+    evidence = evidence_cutoffs = None
+    if use_evidence:
+        embedding = yield from counter.wrap(_embedding_step(inputs.X, coords, evidence_params, dev))
+        evidence = yield from counter.wrap(
+            label_evidence(embedding, codes, n_classes, evidence_params, device=dev)
+        )
+        injection = None
+        if injected is not None:
+            runs = [injected] + [
+                inject_label_noise(codes, n_classes, noise_rate, np.random.default_rng([seed, run]))
+                for run in range(1, calibration_runs(inputs.n_cells, noise_rate))
+            ]
+            injection = yield from counter.wrap(
+                injected_scores(embedding, runs, n_classes, evidence_params, evidence, device=dev)
+            )
+        evidence_cutoffs = calibrate_evidence(
+            evidence.mislabel_score, injection, n_classes=n_classes
+        )
+        flag_values = evidence_flags(evidence.mislabel_score, evidence.ambiguity, evidence_cutoffs)
+        logger.info(describe_errors(evidence_cutoffs.n_errors, inputs.n_cells))
+    else:
+        flag_values = dynamics_flags
     suggested = None
     if suggest:
-        hard = np.asarray(flags == HARD)
+        hard = np.asarray(flag_values == HARD)
         suggested = np.full(inputs.n_cells, np.nan, dtype=object)
-        if hard.any():
+        class_names = np.asarray(inputs.labels.classes, dtype=object)
+        if use_evidence:
+            suggested[hard] = class_names[evidence.suggested[hard]]
+        elif hard.any():
             predicted = yield from counter.wrap(
-                fit_and_predict(
-                    inputs.X,
-                    inputs.labels.codes,
-                    inputs.labels.n_classes,
-                    ~hard,
-                    suggest_params,
-                    device=dev,
-                )
+                fit_and_predict(inputs.X, codes, n_classes, ~hard, suggest_params, device=dev)
             )
-            suggested[hard] = np.asarray(inputs.labels.classes, dtype=object)[predicted]
+            suggested[hard] = class_names[predicted]
         else:
             counter.skip(suggest_epochs)
     run_params = {
@@ -226,13 +343,17 @@ def annotate_steps(
         "normalize": normalize,
         "n_top_genes": n_top_genes,
         "drop_missing": drop_missing,
+        "flags": flags,
+        "spatial_neighbours": spatial_neighbours if use_evidence else None,
+        "n_folds": n_folds if use_evidence else None,
+        "coordinates": coords_source,
         "calibrate": calibrate,
         "noise_rate": noise_rate,
         "percentile": percentile,
         "easy_conf": easy_conf,
         "easy_var": easy_var,
         "suggest": suggest,
-        "suggest_epochs": suggest_epochs,
+        "suggest_epochs": suggest_epochs if network_suggestions else None,
         "lr_used": record.lr,
         "input": inputs.source,
         "n_features": inputs.n_features,
@@ -244,12 +365,69 @@ def annotate_steps(
         classes=inputs.labels.classes,
         conf=conf,
         var=var,
-        flags=flags,
+        flags=flag_values,
         suggested=suggested,
         cutoffs=cutoffs,
         record=record,
         params=run_params,
+        flag_method=flags,
+        dynamics_flags=dynamics_flags,
+        evidence=evidence,
+        evidence_cutoffs=evidence_cutoffs,
     )
+
+
+def total_steps(
+    n_cells: int,
+    *,
+    epochs: int = 50,
+    calibrate: bool = True,
+    flags: str = "evidence",
+    noise_rate: float = 0.05,
+    suggest: bool = True,
+    suggest_epochs: int = 100,
+    **_other,
+) -> int:
+    """Progress steps of an audit of ``n_cells`` cells (as :func:`annotate_steps` counts).
+
+    Epochs of each training, plus one step per fit of the label evidence (the
+    embedding, each penalty, each EM iteration; each calibration run refits once and
+    iterates again, and small data repeat it, :func:`~napari_annotatability.core.
+    evidence.calibration_runs`). Other keyword arguments are ignored, so a GUI can pass
+    all of its settings.
+    """
+    evidence = EvidenceParams()
+    steps = epochs * (2 if calibrate else 1)
+    if flags == "evidence":
+        steps += 1 + len(evidence.penalties) + evidence.em_iterations
+        if calibrate:
+            runs = calibration_runs(n_cells, noise_rate)
+            steps += runs * (1 + evidence.em_iterations)
+    elif suggest and calibrate:
+        steps += suggest_epochs
+    return steps
+
+
+def _coordinates_or_none(adata: AnnData, mask: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """Tissue coordinates of the cells used, or ``None`` (logged) when there are none."""
+    from napari_annotatability.core.coordinates import tissue_coordinates
+
+    try:
+        coords, source = tissue_coordinates(adata)
+    except AnnotatabilityInputError as error:
+        logger.info("No tissue neighbourhood in the label evidence: %s", error)
+        return None, None
+    return coords[mask], source
+
+
+def _embedding_step(
+    X, coords, params: EvidenceParams, device
+) -> Generator[EpochProgress, None, Embedding]:
+    """The principal components of the label evidence, as one progress step."""
+    t0 = time.perf_counter()
+    embedding = embed(X, coords, params, device=device)
+    yield EpochProgress("evidence", 1, 1, float("nan"), time.perf_counter() - t0)
+    return embedding
 
 
 class _StepCounter:
@@ -283,8 +461,12 @@ def _forward(phase: Generator[EpochProgress, None, object], counter: _StepCounte
 
 def _calibration_steps(
     inputs: TrainingInputs, params: TrainingParams, device, noise_rate: float, percentile: float
-) -> Generator[EpochProgress, None, Cutoffs]:
-    """Noise injection (METHOD 2): train on corrupted labels, cut-offs from flipped cells."""
+) -> Generator[EpochProgress, None, tuple[Cutoffs, tuple[np.ndarray, np.ndarray]]]:
+    """Noise injection (METHOD 2): train on corrupted labels, cut-offs from flipped cells.
+
+    Returns the cut-offs and the corrupted labels with the mask of flipped cells (the
+    label evidence is calibrated on the same injected errors).
+    """
     seed = params.seed + _CALIBRATION_SEED_OFFSET
     rng = np.random.default_rng(seed)
     noisy, flipped = inject_label_noise(
@@ -306,7 +488,7 @@ def _calibration_steps(
         cutoffs.conf,
         cutoffs.var,
     )
-    return cutoffs
+    return cutoffs, (noisy, flipped)
 
 
 def annotate(
@@ -318,10 +500,14 @@ def annotate(
     progress: bool | Callable[[EpochProgress], None] = False,
     **kwargs,
 ) -> AnnData | None:
-    """Audit the annotation ``adata.obs[label_key]`` with Annotatability.
+    """Audit the annotation ``adata.obs[label_key]``: which labels look wrong, and why.
 
-    Trains the network, records its training dynamics, calibrates the flags by noise
-    injection and suggests corrections for the Hard-to-learn cells.
+    Trains the Annotatability network and records its training dynamics (confidence and
+    variability, the method's intermediate-state signal), then flags the cells with the
+    label evidence (:mod:`napari_annotatability.core.evidence`): out-of-fold models that
+    never saw a cell's label, its tissue neighbourhood and a label-noise model give the
+    probability that the label is wrong; noise injection calibrates how many cells to
+    flag. Suggests corrections for the Hard-to-learn cells.
 
     Parameters
     ----------
@@ -354,23 +540,39 @@ def annotate(
             Seed of every network and random draw (default 0).
         device
             ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
-        min_width
+        min_width, min_steps
             Lower bound of the hidden widths (default 64; ``None``: the reference's
-            widths ``g//2, g//4, ...``, an error when one is below 1).
-            ``annotate(adata, key, **nat.REFERENCE_SETTINGS)`` trains exactly as the
-            reference package does.
+            widths ``g//2, g//4, ...``, an error when one is below 1) and of the
+            optimiser steps per epoch (``None``: one pass over the cells).
+        flags
+            ``"evidence"`` (default): flags, score and suggestions from the label
+            evidence; ``"dynamics"``: flags from conf and var with the noise-injection
+            cut-offs and suggestions from a fresh network, as the reference package.
+            ``annotate(adata, key, **nat.REFERENCE_SETTINGS)`` reproduces the reference
+            package, its flags included.
+        spatial_neighbours, n_folds
+            Nearest cells on the tissue whose labels the evidence weighs (default 10; 0:
+            expression only; the weight is chosen from the data) and out-of-fold models
+            (default 5).
         calibrate, noise_rate, percentile
-            Noise-injection cut-offs for the Hard-to-learn flag (``True``, 0.05, 90).
+            Noise injection (``True``, 0.05): it calibrates the number of
+            Hard-to-learn cells of the evidence and the cut-offs of the dynamics flags
+            (``percentile`` of the injected errors' conf and var, 90). Without it the
+            evidence flags a cell when its mislabel score exceeds 0.5.
         easy_conf, easy_var
-            Easy-to-learn thresholds (0.95, 0.15).
+            Easy-to-learn thresholds of the dynamics flags (0.95, 0.15).
         suggest, suggest_epochs
-            Suggest labels for Hard-to-learn cells (``True``, 100 epochs).
+            Suggest labels for Hard-to-learn cells (``True``; the network of
+            ``flags="dynamics"`` trains ``suggest_epochs``, default 100).
 
     Returns
     -------
     The annotated copy if ``copy=True``, else ``None``. Writes ``obs["conf"]``,
-    ``obs["var"]``, ``obs[f"{label_key}_flag"]``, ``obs[f"{label_key}_suggested"]``
-    and ``uns["annotatability"]``.
+    ``obs["var"]``, ``obs[f"{label_key}_flag"]``, ``obs[f"{label_key}_dynamics_flag"]``,
+    ``obs[f"{label_key}_suggested"]``, with the evidence
+    ``obs[f"{label_key}_mislabel_score"]`` and ``obs[f"{label_key}_ambiguity"]``, and
+    ``uns["annotatability"]`` (its ``"evidence"`` entry holds the estimated number of
+    wrong labels).
     """
     steps = annotate_steps(adata, label_key, **kwargs)
     result = run_steps(steps, progress)
@@ -382,6 +584,33 @@ def annotate(
 #: The input settings of :func:`annotate`; with the fields of ``TrainingParams`` but
 #: ``epochs``, they decide how the network sees and learns the data.
 _INPUT_SETTINGS = ("layer", "use_rep", "normalize", "n_top_genes", "drop_missing")
+#: How the audit flags cells (stored when not ``None``).
+_FLAG_SETTINGS = ("flags", "spatial_neighbours", "n_folds")
+
+
+def audit_summary(adata: AnnData) -> str:
+    """One sentence on the audit in ``adata``: how many labels look wrong, by which flags.
+
+    E.g. ``"about 212 of 3,636 labels (5.8%) look wrong (label evidence, calibrated by
+    noise injection)"``; for a ``flags="dynamics"`` audit, the count of Hard-to-learn
+    cells by conf and var.
+    """
+    info = adata.uns.get(io.UNS_KEY)
+    if not info:
+        raise AnnotatabilityInputError(
+            "No audit in adata.uns['annotatability']; run annotate(adata, label_key) first."
+        )
+    n_cells = int(info["n_cells_used"])
+    if "evidence" in info:
+        evidence = info["evidence"]
+        how = (
+            "calibrated by noise injection"
+            if evidence["calibration"] == "noise injection"
+            else "mislabel score > 0.5"
+        )
+        return f"{describe_errors(int(evidence['n_errors']), n_cells)} (label evidence, {how})"
+    hard = int(info.get("flag_counts", {}).get(HARD, 0))
+    return f"{hard:,} of {n_cells:,} labels flagged {HARD} by training dynamics"
 
 
 def stored_training_settings(adata: AnnData) -> dict:
@@ -397,7 +626,7 @@ def stored_training_settings(adata: AnnData) -> dict:
     if not params:
         return {}
     training = [f.name for f in dataclasses.fields(TrainingParams) if f.name != "epochs"]
-    settings = {key: params[key] for key in _INPUT_SETTINGS if key in params}
+    settings = {key: params[key] for key in _INPUT_SETTINGS + _FLAG_SETTINGS if key in params}
     settings.update({key: params.get(key) for key in training})
     # h5py gives numpy scalars back
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in settings.items()}
@@ -847,8 +1076,8 @@ def export_curation(
 ) -> Path:
     """Write the curation as a CSV or TSV table, one row per cell, atomically.
 
-    Columns: ``cell_id``, ``original``, ``curated``, ``conf``, ``var``, ``flag``,
-    ``suggestion``, ``reviewed`` (empty where the data holds no value yet). The table
+    Columns: ``cell_id``, ``original``, ``curated``, ``mislabel_score``, ``conf``, ``var``,
+    ``flag``, ``suggestion``, ``reviewed`` (empty where the data holds no value yet). The table
     is what :func:`apply_edits` (CLI: ``apply-edits``) replays on another copy of the data.
 
     Parameters
@@ -877,8 +1106,8 @@ def read_edits(path: str | os.PathLike) -> pd.DataFrame:
     """Read an edits table (CSV or TSV by suffix), every column as text.
 
     ``cell_id`` and the labels stay text exactly as written (``"01"``, ``"NA"``); only
-    empty fields are missing. ``conf`` and ``var`` become numbers and ``reviewed``
-    booleans when all their values parse.
+    empty fields are missing. ``mislabel_score``, ``conf`` and ``var`` become numbers and
+    ``reviewed`` booleans when all their values parse.
 
     Parameters
     ----------
@@ -938,7 +1167,7 @@ def read_edits(path: str | os.PathLike) -> pd.DataFrame:
         raise AnnotatabilityInputError(
             f"Edits file {str(path)!r} has a header but no rows: nothing to apply."
         )
-    for column in (io.CONF_KEY, io.VAR_KEY):
+    for column in ("mislabel_score", io.CONF_KEY, io.VAR_KEY):
         if column in table.columns:
             with contextlib.suppress(ValueError, TypeError):
                 table[column] = table[column].astype(float)  # exact, unlike the C parser
@@ -1079,56 +1308,3 @@ def apply_edits(
         edit.n_changed,
     )
     return edit
-
-
-def spatial_context(
-    adata: AnnData,
-    label_key: str,
-    *,
-    k: int = 10,
-    weight: float = 0.5,
-    conf_key: str = io.CONF_KEY,
-) -> pd.DataFrame:
-    """Add the tissue neighbourhood to the audit (an option; the reference ignores it).
-
-    Writes ``obs[f"{label_key}_neighbour_agreement"]`` (fraction of the ``k`` nearest
-    cells on the tissue with the same label) and ``obs["conf_spatial"]``
-    (``(1 - weight) * conf + weight * agreement``). The flags are unchanged.
-
-    Parameters
-    ----------
-    adata
-        Data with tissue coordinates (``obsm["spatial"]`` or obs columns such as x/y)
-        and, for ``conf_spatial``, ``obs[conf_key]`` from :func:`annotate`.
-    label_key
-        The annotation.
-    k, weight
-        Neighbours on the tissue; weight of their agreement against the confidence.
-    conf_key
-        The confidence column.
-
-    Returns
-    -------
-    The two new columns.
-    """
-    from napari_annotatability.core.coordinates import tissue_coordinates
-    from napari_annotatability.core.inputs import encode_labels
-    from napari_annotatability.core.spatial import neighbour_agreement, spatial_confidence
-
-    _require_confidence(adata, conf_key)
-    coords, source = tissue_coordinates(adata)
-    labels, keep = encode_labels(adata, label_key, drop_missing=True)
-    codes = np.full(adata.n_obs, -1, dtype=np.int64)
-    codes[keep] = labels.codes
-    agreement = neighbour_agreement(coords, codes, k=k)
-    agreement_key = f"{label_key}_neighbour_agreement"
-    adata.obs[agreement_key] = agreement
-    adata.obs["conf_spatial"] = spatial_confidence(
-        adata.obs[conf_key].to_numpy(dtype=float), agreement, weight
-    )
-    adata.uns.setdefault(io.UNS_KEY, {})["spatial_context"] = {
-        "k": int(k),
-        "weight": float(weight),
-        "coordinates": source,
-    }
-    return adata.obs[[agreement_key, "conf_spatial"]]

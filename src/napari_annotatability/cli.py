@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_annotatability import __version__
+from napari_annotatability.core.dynamics import DEFAULT_MIN_STEPS
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger("napari_annotatability")
@@ -32,14 +33,16 @@ SAMPLE_OUTPUT = "annotatability_sample.h5ad"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-annotatability",
-        description="Audit cell-type annotations with Annotatability training dynamics.",
+        description="Audit cell-type annotations of spatial omics data: which labels look "
+        "wrong (label evidence), with Annotatability training dynamics.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser(
         "score",
-        help="train, compute confidence/variability, flags and suggested labels",
-        description="Score an .h5ad file; writes conf, var, flags and suggestions to a new file.",
+        help="train, compute confidence/variability, mislabel scores, flags and suggestions",
+        description="Score an .h5ad file; writes conf, var, the mislabel score, flags and "
+        "suggestions to a new file.",
     )
     src = score.add_argument_group("input")
     src.add_argument("input", nargs="?", type=Path, help="input .h5ad file")
@@ -70,9 +73,16 @@ def _parser() -> argparse.ArgumentParser:
         "--min-width", type=int, default=64, help="lower bound of hidden widths (default 64)"
     )
     net.add_argument(
+        "--min-steps",
+        type=int,
+        default=DEFAULT_MIN_STEPS,
+        help="optimiser steps per epoch at least (default: one pass over the cells)",
+    )
+    net.add_argument(
         "--reference-settings",
         action="store_true",
-        help="train exactly as the reference package (lr 0.001, its layer widths)",
+        help="exactly as the reference package: its training (lr 0.001, its layer widths, "
+        "one pass per epoch) and its flags (--flags dynamics)",
     )
     net.add_argument(
         "--no-weighted-sampler", action="store_true", help="shuffle instead of class balancing"
@@ -80,11 +90,33 @@ def _parser() -> argparse.ArgumentParser:
     net.add_argument("--seed", type=int, default=0)
     net.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<i>")
     flags = score.add_argument_group("flags and suggestions")
-    flags.add_argument("--no-calibrate", action="store_true", help="skip noise-injection cut-offs")
+    flags.add_argument(
+        "--flags",
+        choices=("evidence", "dynamics"),
+        default="evidence",
+        help="flag from the label evidence (default: out-of-fold models, tissue neighbours, "
+        "label-noise model) or from conf and var (the method's own rule)",
+    )
+    flags.add_argument(
+        "--spatial-neighbours",
+        type=int,
+        default=10,
+        help="tissue neighbours in the label evidence (0: expression only; default 10)",
+    )
+    flags.add_argument("--n-folds", type=int, default=5, help="out-of-fold models (default 5)")
+    flags.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip noise injection (evidence: flag where the score exceeds 0.5)",
+    )
     flags.add_argument("--noise-rate", type=float, default=0.05)
-    flags.add_argument("--percentile", type=float, default=90)
+    flags.add_argument(
+        "--percentile", type=float, default=90, help="cut-offs of the dynamics flags"
+    )
     flags.add_argument("--no-suggest", action="store_true", help="skip suggested corrections")
-    flags.add_argument("--suggest-epochs", type=int, default=100)
+    flags.add_argument(
+        "--suggest-epochs", type=int, default=100, help="network of the dynamics suggestions"
+    )
     out = score.add_argument_group("output")
     out.add_argument(
         "-o",
@@ -185,8 +217,8 @@ def _parser() -> argparse.ArgumentParser:
         "export-curation",
         help="write the curation as a table: cell_id, original, curated, conf, var, ...",
         description=(
-            "One row per cell: cell_id, original, curated, conf, var, flag, suggestion, "
-            "reviewed (CSV, or TSV for .tsv/.txt)."
+            "One row per cell: cell_id, original, curated, mislabel_score, conf, var, flag, "
+            "suggestion, reviewed (CSV, or TSV for .tsv/.txt)."
         ),
     )
     export.add_argument("input", type=Path, help=".h5ad file or AnnData .zarr folder")
@@ -302,12 +334,17 @@ def _learning_rate(text: str) -> float | str:
 
 
 def _training_settings(args: argparse.Namespace) -> dict:
-    """Learning rate and hidden widths: ours, or the reference's (--reference-settings)."""
-    from napari_annotatability.core.dynamics import REFERENCE_SETTINGS
+    """Training and flags: ours, or the reference's (--reference-settings)."""
+    from napari_annotatability.api import REFERENCE_SETTINGS
 
     if args.reference_settings:
         return dict(REFERENCE_SETTINGS)
-    return {"lr": args.lr, "min_width": args.min_width}
+    return {
+        "lr": args.lr,
+        "min_width": args.min_width,
+        "min_steps": args.min_steps,
+        "flags": args.flags,
+    }
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -343,6 +380,8 @@ def _score(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         **_training_settings(args),
+        spatial_neighbours=args.spatial_neighbours,
+        n_folds=args.n_folds,
         calibrate=not args.no_calibrate,
         noise_rate=args.noise_rate,
         percentile=args.percentile,
@@ -357,22 +396,30 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(adata, label: str, output: Path) -> None:
+    from napari_annotatability.api import audit_summary
     from napari_annotatability.core import anndata_io as io
 
     info = adata.uns[io.UNS_KEY]
     lines = [
         f"Scored {info['n_cells_used']} cells on {info['device']} "
         f"in {info['params']['total_seconds']:.1f} s; wrote {output}",
+        f"  {audit_summary(adata)}",
         f"  mean confidence {adata.obs[io.CONF_KEY].mean():.3f}",
     ]
     if "cutoffs" in info:
         cut = info["cutoffs"]
-        lines.append(f"  cut-offs: conf <= {cut['conf']:.4f}, var <= {cut['var']:.4f}")
+        lines.append(f"  dynamics cut-offs: conf <= {cut['conf']:.4f}, var <= {cut['var']:.4f}")
     lines += [f"  {flag}: {count}" for flag, count in info["flag_counts"].items()]
-    lines.append(
-        f"  columns: obs['conf'], obs['var'], obs['{io.flag_key(label)}']"
-        + (f", obs['{io.suggestion_key(label)}']" if io.suggestion_key(label) in adata.obs else "")
-    )
+    written = [
+        io.CONF_KEY,
+        io.VAR_KEY,
+        io.flag_key(label),
+        io.mislabel_key(label),
+        io.ambiguity_key(label),
+        io.dynamics_flag_key(label),
+        io.suggestion_key(label),
+    ]
+    lines.append("  columns: " + ", ".join(f"obs['{key}']" for key in written if key in adata.obs))
     sys.stdout.write("\n".join(lines) + "\n")
 
 

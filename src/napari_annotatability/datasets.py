@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from napari_annotatability.core.anndata_io import read_h5ad
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.scores import inject_label_noise
 
 #: Annotation column of the bundled sample.
 SAMPLE_LABEL_KEY = "layer"
@@ -32,6 +34,54 @@ def visium_dlpfc() -> AnnData:
         adata = read_h5ad(path)
     adata.uns["label_key"] = SAMPLE_LABEL_KEY
     return adata
+
+
+def add_label_errors(
+    adata: AnnData,
+    label_key: str,
+    rate: float = 0.05,
+    *,
+    seed: int = 0,
+    key_added: str | None = None,
+) -> np.ndarray:
+    """Move a share of the labels to another class at random: known errors to look for.
+
+    Each cell's label moves with probability ``rate`` to a uniformly chosen other class
+    (at least one cell moves), as an annotator's slips; e.g. to see what the flags show on
+    wrong labels, on the bundled sample whose manual layers hold none the flags can find.
+
+    Parameters
+    ----------
+    adata
+        The data; ``obs[label_key]`` must be categorical.
+    label_key
+        The annotation.
+    rate
+        Share of labels to move, in (0, 1).
+    seed
+        Seed of the draw.
+    key_added
+        Write the changed labels here (default: over ``obs[label_key]``).
+
+    Returns
+    -------
+    Boolean mask of the cells whose label moved.
+    """
+    labels = adata.obs[label_key]
+    if not isinstance(labels.dtype, pd.CategoricalDtype):
+        raise AnnotatabilityInputError(
+            f"adata.obs[{label_key!r}] is {labels.dtype}, not categorical; convert it with "
+            f"adata.obs[{label_key!r}] = adata.obs[{label_key!r}].astype('category')."
+        )
+    classes = labels.cat.categories
+    noisy, moved = inject_label_noise(
+        labels.cat.codes.to_numpy().astype(np.int64),
+        len(classes),
+        rate,
+        np.random.default_rng(seed),
+    )
+    adata.obs[key_added or label_key] = pd.Categorical.from_codes(noisy, categories=classes)
+    return moved
 
 
 def synthetic_tissue(

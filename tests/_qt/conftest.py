@@ -28,6 +28,16 @@ def dlpfc_viewer(make_napari_viewer):
 
 
 @pytest.fixture
+def add_slips():
+    """Move 5% of an annotation's labels (returns their mask).
+
+    The bundled section's manual layers hold no isolated wrong labels the evidence can
+    find (docs/quality.md), so tests that act on Hard-to-learn cells add some.
+    """
+    return datasets.add_label_errors
+
+
+@pytest.fixture
 def notifications():
     """The napari notifications dispatched during the test."""
     start = len(notification_manager.records)

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def dlpfc_scored(dlpfc_viewer):
-    """The bundled real sample after a short real audit, results shown."""
+def dlpfc_scored(dlpfc_viewer, add_slips):
+    """The bundled real sample, with 5% slips, after a short real audit, results shown."""
     source = dlpfc_viewer.layers["DLPFC layer"]
+    add_slips(source.metadata["adata"], "layer")
     api.annotate(source.metadata["adata"], "layer", epochs=10, suggest_epochs=10)
     show_results(dlpfc_viewer, source)
     return dlpfc_viewer
@@ -185,10 +186,10 @@ def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     queue = review.start()
     hard = np.flatnonzero(adata.obs["layer_flag"] == HARD)
     assert len(queue) == hard.size
-    conf = adata.obs["conf"].to_numpy()[queue.positions]
-    assert np.all(np.diff(conf) >= 0), "least confident first"
+    score = adata.obs["layer_mislabel_score"].to_numpy()
+    assert np.all(np.diff(score[queue.positions]) <= 0), "most likely wrong first"
     first = queue.current
-    assert first == hard[np.argmin(adata.obs["conf"].to_numpy()[hard])]
+    assert first == hard[np.argmax(score[hard])]
     source = viewer.layers["DLPFC layer"]
     np.testing.assert_allclose(viewer.scene.camera.center[-2:], source.data[first], atol=1e-6)
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), [first])
@@ -279,6 +280,7 @@ def test_save_and_export_from_the_widget(make_napari_viewer, tmp_path, load_shar
         "cell_id",
         "original",
         "curated",
+        "mislabel_score",
         "conf",
         "var",
         "flag",

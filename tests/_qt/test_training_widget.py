@@ -41,17 +41,47 @@ def test_choices_follow_the_data(synthetic_viewer):
 def test_learning_rate_and_width_default_to_ours_and_can_be_the_reference(synthetic_viewer):
     widget = TrainingWidget(synthetic_viewer, threaded=False)
     settings = widget.settings()
-    assert (settings["lr"], settings["min_width"]) == ("auto", 64)
+    assert (settings["lr"], settings["min_width"], settings["min_steps"]) == ("auto", 64, 5)
     assert not widget._lr.enabled, "the number is unused while the rate comes from the data"
     widget._auto_lr.value = False
     widget._min_width.value = 0
+    widget._min_steps.value = 0
     assert widget._lr.enabled
     settings = widget.settings()
-    assert (settings["lr"], settings["min_width"]) == (0.001, None)  # the reference's
+    assert (settings["lr"], settings["min_width"], settings["min_steps"]) == (0.001, None, None)
     quick_settings(widget)
     widget.train()
     params = synthetic_viewer.layers["cells"].metadata["adata"].uns["annotatability"]["params"]
     assert params["lr_used"] == 0.001 and "min_width" not in params
+
+
+def test_flags_from_the_evidence_or_the_training_dynamics(synthetic_viewer):
+    widget = TrainingWidget(synthetic_viewer, threaded=False)
+    settings = widget.settings()
+    assert (settings["flags"], settings["spatial_neighbours"]) == ("evidence", 10)
+    assert widget._neighbours.enabled and not widget._suggest_epochs.enabled
+    quick_settings(widget)
+    widget.train()
+    adata = synthetic_viewer.layers["cells"].metadata["adata"]
+    shown = roles(synthetic_viewer)
+    assert {"mislabel score", "dynamics flags", "flags"} <= set(shown)
+    score = shown["mislabel score"]
+    np.testing.assert_allclose(
+        score.features["label_mislabel_score"], adata.obs["label_mislabel_score"]
+    )
+    # likely wrong labels bright: the highest score gets the brightest colour
+    order = np.argsort(score.features["label_mislabel_score"].to_numpy())
+    assert score.face_color[order[-1], :3].sum() > score.face_color[order[0], :3].sum()
+    assert "look wrong" in widget._status.value
+
+    widget._flags.value = "training dynamics"
+    assert not widget._neighbours.enabled and widget._suggest_epochs.enabled
+    assert widget.settings()["flags"] == "dynamics"
+    widget.train()
+    shown = roles(synthetic_viewer)
+    assert "mislabel score" not in shown, "no evidence, no score layer"
+    assert "label_mislabel_score" not in adata.obs
+    assert (adata.obs["label_flag"] == adata.obs["label_dynamics_flag"]).all()
 
 
 def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):

@@ -1,4 +1,4 @@
-"""Layer data tuples for the audit results: confidence, variability, flags, suggestions.
+"""Layer data tuples of the audit results: flags, mislabel score, suggestions, confidence.
 
 Every builder starts from a *cells layer* (the Points layer a reader or sample made
 of an AnnData: its coordinates, its ``metadata["cells"]`` obs positions and its point
@@ -25,7 +25,7 @@ from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
 FLAG_COLORS = {EASY: "#4c9be8", AMBIGUOUS: "#f2c14e", HARD: "#e4572e"}
 
 #: Result roles in the order their layers are stacked (last on top).
-ROLES = ("variability", "confidence", "suggested", "flags")
+ROLES = ("variability", "confidence", "dynamics flags", "mislabel score", "suggested", "flags")
 
 
 def confidence_colormap() -> Colormap:
@@ -128,6 +128,34 @@ def flags_layer(view: CellsView) -> tuple:
     return _points(view, "flags", _scored(view), colour)
 
 
+def dynamics_flags_layer(view: CellsView) -> tuple | None:
+    """The method's own flags (conf and var), coloured as the flags; ``None`` if absent."""
+    key = io.dynamics_flag_key(view.label_key)
+    if key not in view.adata.obs.columns:
+        return None
+    colour = {"face_color": key, "face_color_cycle": dict(FLAG_COLORS)}
+    return _points(view, "dynamics flags", _scored(view), colour)
+
+
+def mislabel_layer(view: CellsView) -> tuple | None:
+    """Cells coloured by their mislabel score, likely wrong ones bright (limits 0-99th pct).
+
+    ``None`` when the audit has no label evidence (``flags="dynamics"``).
+    """
+    key = io.mislabel_key(view.label_key)
+    if key not in view.adata.obs.columns:
+        return None
+    values = view.adata.obs[key].to_numpy(dtype=float)[view.positions]
+    keep = np.isfinite(values)
+    top = float(np.percentile(values[keep], 99)) if keep.any() else 1.0
+    colour = {
+        "face_color": key,
+        "face_colormap": "plasma",
+        "face_contrast_limits": (0.0, max(top, 1e-6)),
+    }
+    return _points(view, "mislabel score", keep, colour)
+
+
 def suggestions_layer(view: CellsView, class_colors: dict[str, str]) -> tuple | None:
     """Cells whose suggested label differs from their label, coloured by the suggestion.
 
@@ -153,6 +181,8 @@ def results_layers(view: CellsView, class_colors: dict[str, str]) -> dict[str, t
     built = {
         "variability": variability_layer(view),
         "confidence": confidence_layer(view),
+        "dynamics flags": dynamics_flags_layer(view),
+        "mislabel score": mislabel_layer(view),
         "suggested": suggestions_layer(view, class_colors),
         "flags": flags_layer(view),
     }

@@ -544,7 +544,7 @@ class CurationWidget(CellsWidget):
         )
 
     def export_table(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write cell_id, original, curated, conf, var, flag, suggestion, reviewed."""
+        """Write the curation table (:func:`~napari_annotatability.api.export_curation`)."""
         curation = self.curation
         if curation is None:
             raise AnnotatabilityInputError("No annotation to export.")

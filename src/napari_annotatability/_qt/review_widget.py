@@ -1,4 +1,4 @@
-"""Dock widget: step through the flagged cells by keyboard, least confident first.
+"""Dock widget: step through the flagged cells by keyboard, most likely wrong first.
 
 Keys (while a review runs): N next, B back, A accept the suggestion, K keep the label,
 R relabel to the class chosen, U undo, Shift+U redo. Each decision moves on to the next
@@ -37,7 +37,20 @@ KEYS = {
     "undo": "U",
     "redo": "Shift+U",
 }
-_QUEUES = {"Hard-to-learn": (HARD,), "Hard-to-learn and Ambiguous": (HARD, AMBIGUOUS)}
+#: Review queues: name -> (flag column maker, flags in the queue).
+_QUEUES = {
+    "Hard-to-learn": (io.flag_key, (HARD,)),
+    "Hard-to-learn and Ambiguous": (io.flag_key, (HARD, AMBIGUOUS)),
+    "Hard-to-learn by training dynamics": (io.dynamics_flag_key, (HARD,)),
+}
+
+
+def review_order(obs, label_key: str) -> np.ndarray:
+    """Ascending review order: minus the mislabel score, else the confidence."""
+    key = io.mislabel_key(label_key)
+    if key in obs.columns:
+        return -obs[key].to_numpy(dtype=float)
+    return obs[io.CONF_KEY].to_numpy(dtype=float)
 
 
 class ReviewWidget(CellsWidget):
@@ -118,7 +131,11 @@ class ReviewWidget(CellsWidget):
 
     # --- the queue -----------------------------------------------------------------
     def start(self) -> ReviewQueue | None:
-        """Queue the flagged cells of the chosen layer, least confident first."""
+        """Queue the flagged cells of the chosen layer, most likely wrong first.
+
+        By the mislabel score of the label evidence, or (audits without it) from the
+        least confident cell up.
+        """
         source = self._cells.value
         if source is None:
             show_error("No cells: open data or a sample first.")
@@ -126,18 +143,23 @@ class ReviewWidget(CellsWidget):
         self._source = source
         curation = self.curation
         adata = source.metadata["adata"]
-        flags = adata.obs.get(io.flag_key(curation.label_key))
+        column, wanted_flags = _QUEUES[self._which.value]
+        flags = adata.obs.get(column(curation.label_key))
         if flags is None:
             show_error("No flags yet: train in 'Audit annotation' first.")
             self._source = None
             return None
         shown = layer_positions(source)
-        wanted = np.isin(flags.astype(object).to_numpy()[shown], _QUEUES[self._which.value])
+        wanted = np.isin(flags.astype(object).to_numpy()[shown], wanted_flags)
         positions = shown[wanted]
         try:
-            self.queue = ReviewQueue(positions, adata.obs[io.CONF_KEY].to_numpy()[positions])
+            order = review_order(adata.obs, curation.label_key)[positions]
+            self.queue = ReviewQueue(positions, order)
         except AnnotatabilityInputError as error:
-            show_error(str(error))
+            hint = ""
+            if AMBIGUOUS not in wanted_flags and (flags == AMBIGUOUS).any():
+                hint = " Choose 'Hard-to-learn and Ambiguous' to review the Ambiguous cells."
+            show_error(f"{error}{hint}")
             self._source = None
             return None
         self._neighbours = Neighbourhood(np.asarray(source.data)[:, -2:])  # rows = shown
@@ -181,9 +203,11 @@ class ReviewWidget(CellsWidget):
         suggestion = obs.get(io.suggestion_key(curation.label_key))
         suggested = None if suggestion is None else suggestion.astype(object).iloc[position]
         cell = obs.iloc[position]
+        score_key = io.mislabel_key(curation.label_key)
+        score = f"mislabel score {cell[score_key]:.3f}, " if score_key in obs.columns else ""
         self._cell.value = (
             f"{adata.obs_names[position]}: label {cell[curation.label_key]}, "
-            f"curated {curation.labels([position])[0]}; conf {cell[io.CONF_KEY]:.3f}, "
+            f"curated {curation.labels([position])[0]}; {score}conf {cell[io.CONF_KEY]:.3f}, "
             f"var {cell[io.VAR_KEY]:.3f}, {cell[io.flag_key(curation.label_key)]}; "
             f"suggestion {suggested if suggested is not None else 'none'}; "
             f"neighbours: {neighbours}."

@@ -28,18 +28,17 @@ from napari_annotatability._napari.viewer_sync import (
 )
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.tasks import start_task
-from napari_annotatability._qt.training_worker import (
-    TrainingUpdate,
-    total_steps,
-    training_updates,
-)
-from napari_annotatability.api import AnnotatabilityResult
-from napari_annotatability.core.dynamics import available_devices
+from napari_annotatability._qt.training_worker import TrainingUpdate, training_updates
+from napari_annotatability.api import AnnotatabilityResult, audit_summary, total_steps
+from napari_annotatability.core.dynamics import DEFAULT_MIN_STEPS, available_devices
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
+#: "flags from" choices -> ``flags`` of :func:`~napari_annotatability.api.annotate`.
+EVIDENCE = "label evidence"
+FLAG_SOURCES = {EVIDENCE: "evidence", "training dynamics": "dynamics"}
 #: Seconds between two refreshes of the running-confidence layer.
 RUNNING_REFRESH_SECONDS = 0.5
 _X = "X"
@@ -108,9 +107,14 @@ class TrainingWidget(CellsWidget):
         self._batch_size = SpinBox(label="batch size", value=256, min=1, max=1_000_000)
         self._depth = ComboBox(label="depth", choices=[3, 4, 5], value=3)
         self._min_width = SpinBox(label="min hidden width", value=64, min=0, max=100_000)
+        self._min_steps = SpinBox(
+            label="min steps per epoch", value=DEFAULT_MIN_STEPS or 0, min=0, max=100_000
+        )
         self._weighted = CheckBox(label="class-balanced sampler", value=True)
         self._seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self._flags = ComboBox(label="flags from", choices=list(FLAG_SOURCES), value=EVIDENCE)
+        self._neighbours = SpinBox(label="tissue neighbours", value=10, min=0, max=1000)
         self._calibrate = CheckBox(label="calibrate flags", value=True)
         self._suggest = CheckBox(label="suggest corrections", value=True)
         self._suggest_epochs = SpinBox(label="suggestion epochs", value=100, min=1, max=10_000)
@@ -131,9 +135,12 @@ class TrainingWidget(CellsWidget):
                 self._batch_size,
                 self._depth,
                 self._min_width,
+                self._min_steps,
                 self._weighted,
                 self._seed,
                 self._device,
+                self._flags,
+                self._neighbours,
                 self._calibrate,
                 self._suggest,
                 self._suggest_epochs,
@@ -151,19 +158,41 @@ class TrainingWidget(CellsWidget):
             "Hidden layers are at least this wide (0: the reference's widths g/2, g/4, ...,"
             " which under-fit small panels with many classes)."
         )
+        self._min_steps.tooltip = (
+            "Optimiser steps per epoch at least: small sections (under steps x batch size "
+            "cells) are trained that much more (0: one pass over the cells, the reference's)."
+        )
         self._auto_lr.changed.connect(lambda auto: setattr(self._lr, "enabled", not auto))
         self._status.native.setWordWrap(True)
         self._suggest.tooltip = (
-            "Train a network on the other cells and suggest a label for each Hard-to-learn cell."
+            "Suggest a label for each Hard-to-learn cell: the most likely other class by the "
+            "label evidence (training dynamics: a network trained on the other cells)."
         )
         self._calibrate.tooltip = (
-            "Noise injection: train once more with 5% of labels flipped to find the "
-            "Hard-to-learn cut-offs. Without it no cell is flagged Hard-to-learn."
+            "Noise injection: flip 5% of the labels, score again and see how errors score: "
+            "it sets how many cells are Hard-to-learn. Without it the label evidence flags a "
+            "cell when its mislabel score exceeds 0.5 (training dynamics: no Hard-to-learn)."
         )
+        self._flags.tooltip = (
+            "Label evidence: models that never saw a cell's label, its tissue neighbours and "
+            "a label-noise model score how likely the label is wrong (docs/quality.md). "
+            "Training dynamics: the method's own rule on conf and var."
+        )
+        self._neighbours.tooltip = (
+            "Nearest cells on the tissue whose labels the label evidence weighs (0: "
+            "expression only); how much they count is chosen from the data."
+        )
+        self._flags.changed.connect(self._on_flags_changed)
+        self._on_flags_changed(self._flags.value)
         self._cells.changed.connect(self._on_cells_changed)
         self._train.clicked.connect(self.train)
         self._cancel.clicked.connect(self.cancel)
         self.refresh()
+
+    def _on_flags_changed(self, value: str) -> None:
+        # the tissue counts in the evidence only; the suggestion network is the dynamics'
+        self._neighbours.enabled = value == EVIDENCE
+        self._suggest_epochs.enabled = value != EVIDENCE
 
     # --- choices -------------------------------------------------------------------
     def _adata(self):
@@ -202,9 +231,12 @@ class TrainingWidget(CellsWidget):
             "batch_size": self._batch_size.value,
             "depth": self._depth.value,
             "min_width": self._min_width.value or None,
+            "min_steps": self._min_steps.value or None,
             "weighted_sampler": self._weighted.value,
             "seed": self._seed.value,
             "device": self._device.value,
+            "flags": FLAG_SOURCES[self._flags.value],
+            "spatial_neighbours": self._neighbours.value,
             "calibrate": self._calibrate.value,
             "suggest": self._suggest.value,
             "suggest_epochs": self._suggest_epochs.value,
@@ -228,12 +260,7 @@ class TrainingWidget(CellsWidget):
         self._source = source
         # The layer's label key follows the audited column, so result layers match it.
         source.metadata["label_key"] = label_key
-        n_steps = total_steps(
-            settings["epochs"],
-            settings["calibrate"],
-            settings["suggest"],
-            settings["suggest_epochs"],
-        )
+        n_steps = total_steps(adata.n_obs, **settings)
         self._set_running(True)
         self._status.value = f"Preparing {label_key}..."
         self.worker = start_task(
@@ -263,10 +290,16 @@ class TrainingWidget(CellsWidget):
 
     # --- main-thread callbacks -----------------------------------------------------
     def _on_update(self, update: TrainingUpdate) -> None:
-        self._status.value = (
-            f"{update.phase}: epoch {update.epoch}/{update.n_epochs} "
-            f"(step {update.step}/{update.total_steps}), loss {update.loss:.3f}"
-        )
+        if update.phase.startswith("evidence"):
+            self._status.value = (
+                f"{update.phase}: fit {update.epoch}/{update.n_epochs} "
+                f"(step {update.step}/{update.total_steps})"
+            )
+        else:
+            self._status.value = (
+                f"{update.phase}: epoch {update.epoch}/{update.n_epochs} "
+                f"(step {update.step}/{update.total_steps}), loss {update.loss:.3f}"
+            )
         conf = update.running_confidence
         source = self._source
         if conf is None or source is None:
@@ -293,7 +326,7 @@ class TrainingWidget(CellsWidget):
         counts = pd.Series(np.asarray(result.flags, dtype=object)).value_counts()
         summary = ", ".join(f"{counts.get(flag, 0)} {flag}" for flag in FLAG_CATEGORIES)
         seconds = result.params.get("total_seconds", float("nan"))
-        self._status.value = f"Done in {seconds:.1f} s: {summary}."
+        self._status.value = f"Done in {seconds:.1f} s: {audit_summary(adata)}. {summary}."
 
     def _on_error(self, error: Exception) -> None:
         if self._source is not None:

@@ -39,12 +39,6 @@ class TrainingUpdate:
     running_confidence: np.ndarray | None = None
 
 
-def total_steps(epochs: int, calibrate: bool, suggest: bool, suggest_epochs: int) -> int:
-    """Epochs of a whole run, as :func:`~napari_annotatability.api.annotate_steps` counts."""
-    suggest = suggest and calibrate
-    return epochs * (2 if calibrate else 1) + (suggest_epochs if suggest else 0)
-
-
 def training_updates(
     adata: AnnData, label_key: str, **kwargs
 ) -> Generator[TrainingUpdate, None, AnnotatabilityResult]:

@@ -3,7 +3,11 @@
 One place defines every key the package writes:
 
 - ``obs["conf"]``, ``obs["var"]``: confidence and variability (reference names).
-- ``obs[f"{label_key}_flag"]``: Easy-to-learn / Ambiguous / Hard-to-learn.
+- ``obs[f"{label_key}_flag"]``: Easy-to-learn / Ambiguous / Hard-to-learn (from the label
+  evidence by default; from training dynamics with ``flags="dynamics"``).
+- ``obs[f"{label_key}_mislabel_score"]``: probability that the label is wrong (label evidence).
+- ``obs[f"{label_key}_ambiguity"]``: how evenly the evidence splits between classes.
+- ``obs[f"{label_key}_dynamics_flag"]``: the method's own flags from conf and var.
 - ``obs[f"{label_key}_suggested"]``: suggested label of Hard-to-learn cells (NaN elsewhere).
 - ``obsm["annotatability_probabilities"]``: cells x epochs record, when asked.
 - ``uns["annotatability"]``: parameters, seed, device, cut-offs, counts, versions.
@@ -42,6 +46,21 @@ _VERSIONED = ("napari-annotatability", "torch", "numpy", "scipy", "anndata", "sc
 def flag_key(label_key: str) -> str:
     """``obs`` column of the flags for annotation ``label_key``."""
     return f"{label_key}_flag"
+
+
+def mislabel_key(label_key: str) -> str:
+    """``obs`` column of the mislabel score (label evidence) for annotation ``label_key``."""
+    return f"{label_key}_mislabel_score"
+
+
+def ambiguity_key(label_key: str) -> str:
+    """``obs`` column of the ambiguity (label evidence) for annotation ``label_key``."""
+    return f"{label_key}_ambiguity"
+
+
+def dynamics_flag_key(label_key: str) -> str:
+    """``obs`` column of the training-dynamics flags (METHOD section 2)."""
+    return f"{label_key}_dynamics_flag"
 
 
 def suggestion_key(label_key: str) -> str:

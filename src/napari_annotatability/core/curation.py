@@ -31,6 +31,7 @@ EXPORT_COLUMNS = (
     "cell_id",
     "original",
     "curated",
+    "mislabel_score",
     "conf",
     "var",
     "flag",
@@ -315,8 +316,8 @@ class Curation:
 def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
     """The curation as one row per cell, for people who keep labels outside AnnData.
 
-    Columns: cell_id, original, curated, conf, var, flag, suggestion, reviewed (values
-    the file does not hold yet are empty).
+    Columns: cell_id, original, curated, mislabel_score, conf, var, flag, suggestion,
+    reviewed (values the file does not hold yet are empty).
     """
     obs = adata.obs
     if label_key not in obs.columns:
@@ -334,6 +335,7 @@ def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
             "cell_id": adata.obs_names.astype(str),
             "original": original.to_numpy(),
             "curated": column(curated, None) if curated in obs.columns else original.to_numpy(),
+            "mislabel_score": column(io.mislabel_key(label_key), np.nan),
             "conf": column(io.CONF_KEY, np.nan),
             "var": column(io.VAR_KEY, np.nan),
             "flag": column(io.flag_key(label_key), None),

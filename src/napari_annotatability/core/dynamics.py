@@ -36,12 +36,15 @@ SPARSE_DENSITY_LIMIT = 0.4
 
 
 #: The reference package's training settings where our defaults differ: pass
-#: ``**REFERENCE_SETTINGS`` to :func:`~napari_annotatability.annotate` (or to
-#: :class:`TrainingParams`) to reproduce it run for run. Our defaults, chosen by the
-#: quality benchmark (docs/quality.md): the learning rate is set from the data
-#: (:func:`learning_rate`) and hidden layers are at least 64 wide (a 33-gene panel
-#: with 31 classes gets 33 -> 16 -> 8 -> 31 in the reference, which under-fits).
-REFERENCE_SETTINGS: dict = {"lr": 0.001, "min_width": None}
+#: ``**REFERENCE_TRAINING`` to :class:`TrainingParams` to train as it does, run for run
+#: (``nat.REFERENCE_SETTINGS`` adds its flags for :func:`~napari_annotatability.annotate`).
+#: Our defaults, chosen by the quality benchmark (docs/quality.md): the learning rate is
+#: set from the data (:func:`learning_rate`), hidden layers are at least 64 wide (a
+#: 33-gene panel with 31 classes gets 33 -> 16 -> 8 -> 31 in the reference, which
+#: under-fits) and an epoch has at least :data:`DEFAULT_MIN_STEPS` optimiser steps.
+REFERENCE_TRAINING: dict = {"lr": 0.001, "min_width": None, "min_steps": None}
+#: Optimiser steps per epoch at least (small data; see :func:`epoch_draws`).
+DEFAULT_MIN_STEPS: int | None = 5
 #: Bounds of the automatic learning rate: never below the reference's 0.001 (inputs
 #: with a large norm train as in the reference), at most 1 (inputs with tiny values).
 MIN_AUTO_LR = 0.001
@@ -52,8 +55,8 @@ MAX_AUTO_LR = 1.0
 class TrainingParams:
     """Hyper-parameters of one training run (METHOD section 1).
 
-    The defaults are the reference's except ``lr`` (``"auto"``, reference 0.001) and
-    ``min_width`` (64, reference none); see :data:`REFERENCE_SETTINGS`.
+    The defaults are the reference's except ``lr`` (``"auto"``, reference 0.001),
+    ``min_width`` (64, reference none) and ``min_steps``; see :data:`REFERENCE_TRAINING`.
 
     Attributes
     ----------
@@ -73,6 +76,9 @@ class TrainingParams:
     min_width
         Extension: lower bound for hidden widths (``None``: reference behaviour, whose
         narrow layers on small panels, e.g. 33 -> 16 -> 8 for 25 classes, under-fit).
+    min_steps
+        Extension: optimiser steps per epoch at least (``None``: one pass over the cells,
+        as the reference; see :func:`epoch_draws`).
     """
 
     epochs: int = 50
@@ -83,6 +89,7 @@ class TrainingParams:
     weighted_sampler: bool = True
     seed: int = 0
     min_width: int | None = 64
+    min_steps: int | None = DEFAULT_MIN_STEPS
 
     def __post_init__(self) -> None:
         checks = {
@@ -90,13 +97,14 @@ class TrainingParams:
             "lr": self.lr == "auto" or (not isinstance(self.lr, str) and self.lr > 0),
             "momentum": 0 <= self.momentum < 1,
             "batch_size": self.batch_size >= 1,
+            "min_steps": self.min_steps is None or self.min_steps >= 1,
         }
         for name, ok in checks.items():
             if not ok:
                 raise AnnotatabilityInputError(
                     f"{name}={getattr(self, name)!r} is out of range "
                     "(epochs >= 1, lr > 0 or 'auto', 0 <= momentum < 1, "
-                    "batch_size >= 1)."
+                    "batch_size >= 1, min_steps >= 1 or None)."
                 )
 
 
@@ -348,15 +356,22 @@ class EpochSampler:
             self._present = torch.nonzero(counts > 0).flatten()
         self._device = device
 
-    def draw(self) -> torch.Tensor:
-        """Return the ``n`` row indices of one epoch, in batch order."""
+    def draw(self, size: int | None = None) -> torch.Tensor:
+        """Return the row indices of one epoch, in batch order.
+
+        ``size`` (default ``n``) draws more: with the weighted sampler, ``size`` draws
+        with replacement; without it, consecutive random permutations cut to ``size``.
+        """
         gen, dev = self.generator, self._device
+        size = self.n if size is None else size
         if not self.weighted:
-            return torch.randperm(self.n, generator=gen, device=dev)
-        pick = torch.randint(len(self._present), (self.n,), generator=gen, device=dev)
+            rounds = -(-size // self.n)
+            order = [torch.randperm(self.n, generator=gen, device=dev) for _ in range(rounds)]
+            return torch.cat(order)[:size] if rounds > 1 else order[0][:size]
+        pick = torch.randint(len(self._present), (size,), generator=gen, device=dev)
         classes = self._present[pick]
         counts = self._counts[classes]
-        within = (torch.rand(self.n, generator=gen, device=dev) * counts).long()
+        within = (torch.rand(size, generator=gen, device=dev) * counts).long()
         within = torch.minimum(within, counts - 1)
         return self._order[self._starts[classes] + within]
 
@@ -392,6 +407,20 @@ def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
             "Check the chosen layer / representation, or pass a number as lr."
         )
     return min(MAX_AUTO_LR, max(MIN_AUTO_LR, 1.0 / mean_squared_norm))
+
+
+def epoch_draws(n_cells: int, batch_size: int, min_steps: int | None) -> int:
+    """Cells drawn per epoch: ``n``, or enough for ``min_steps`` optimiser steps.
+
+    The reference draws ``n`` cells per epoch, so a 260-spot section gets 2 optimiser
+    steps an epoch and is barely trained after 50 epochs. With ``min_steps`` an epoch
+    draws at least ``min_steps * batch_size`` cells (the same sampler, more draws), so
+    small data are trained as much as a section of ``min_steps`` batches; data with
+    more cells than that are unchanged.
+    """
+    if min_steps is None:
+        return n_cells
+    return max(n_cells, min_steps * batch_size)
 
 
 def sampling_seed(seed: int) -> int:
@@ -452,11 +481,12 @@ class _Trainer:
             weighted=params.weighted_sampler,
             generator=generator,
         )
+        self.draws_per_epoch = epoch_draws(rows.size, params.batch_size, params.min_steps)
 
     def train_epoch(self) -> float:
         """One pass of ``n`` sampled cells in mini-batches; returns the mean loss."""
         self.net.train()
-        order = self.train_rows[self.sampler.draw()]
+        order = self.train_rows[self.sampler.draw(self.draws_per_epoch)]
         total = torch.zeros((), device=self.data.device)
         bs = self.params.batch_size
         for start in range(0, order.numel(), bs):

@@ -1,4 +1,4 @@
-"""The review queue: flagged cells from least to most confident, and their neighbourhood."""
+"""The review queue: flagged cells, most suspicious first, and their neighbourhood."""
 
 from __future__ import annotations
 
@@ -11,22 +11,24 @@ from napari_annotatability.core.errors import AnnotatabilityInputError
 
 
 class ReviewQueue:
-    """Cells to review one by one, least confident first.
+    """Cells to review one by one, in ascending order of a key.
 
     Parameters
     ----------
     positions
         obs positions of the cells to review.
-    conf
-        Their confidence (same order); the queue is sorted by it, ties by position.
+    order_by
+        One value per cell (same order); the queue is sorted by it ascending, ties by
+        position, NaN last: e.g. the confidence (least confident first) or minus the
+        mislabel score (most likely wrong first).
     """
 
-    def __init__(self, positions: np.ndarray, conf: np.ndarray) -> None:
+    def __init__(self, positions: np.ndarray, order_by: np.ndarray) -> None:
         positions = np.asarray(positions, dtype=np.int64)
-        conf = np.asarray(conf, dtype=float)
+        order_by = np.asarray(order_by, dtype=float)
         if positions.size == 0:
             raise AnnotatabilityInputError("No flagged cells to review.")
-        order = np.lexsort((positions, np.nan_to_num(conf, nan=np.inf)))
+        order = np.lexsort((positions, np.nan_to_num(order_by, nan=np.inf)))
         self.positions = positions[order]
         self.index = 0
 

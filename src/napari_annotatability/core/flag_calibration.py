@@ -1,0 +1,189 @@
+"""How many labels are wrong, and the three flags of the label evidence.
+
+The method's own noise injection, reused (METHOD section 2): labels with errors injected
+on purpose show how wrong labels score on this data. The untouched cells' scores are a
+mixture of correct and wrong labels; comparing them with the injected errors' scores
+estimates the fraction of wrong labels (a mixture-proportion estimate). That sets how many
+cells are Hard-to-learn, and how low a score must be for a label to be trusted
+(Easy-to-learn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.scores import AMBIGUOUS, EASY, FLAG_CATEGORIES, HARD
+
+#: Where on the injected errors' scores the error rate is read off (docs/quality.md).
+ERROR_RATE_PERCENTILE = 25.0
+#: Largest estimated fraction of wrong labels among the Easy-to-learn cells.
+EASY_MAX_ERROR = 0.01
+#: Easy-to-learn cells also need the evidence to favour one class by this margin
+#: (``ambiguity < 1 - margin``): cells split between classes are Ambiguous.
+EASY_MAX_AMBIGUITY = 0.5
+
+
+@dataclass(frozen=True)
+class EvidenceCutoffs:
+    """Cut-offs of the three flags on the mislabel score.
+
+    Attributes
+    ----------
+    error_rate
+        Estimated fraction of wrong labels.
+    n_errors
+        Estimated number of wrong labels (cells flagged Hard-to-learn).
+    hard, easy
+        Scores at or above ``hard`` are Hard-to-learn; at or below ``easy`` (with
+        ambiguity below ``max_ambiguity``) Easy-to-learn; the rest Ambiguous.
+    max_ambiguity
+        Largest ambiguity of an Easy-to-learn cell.
+    method
+        ``"noise injection"`` or ``"posterior"`` (no calibration run).
+    """
+
+    error_rate: float
+    n_errors: int
+    hard: float
+    easy: float
+    max_ambiguity: float
+    method: str
+
+
+def estimate_error_rate(
+    scores: np.ndarray, injected: np.ndarray, percentile: float = ERROR_RATE_PERCENTILE
+) -> float:
+    """Fraction of wrong labels among the cells not injected, from one run's scores.
+
+    The scores of the cells whose labels were left alone are a mixture
+    ``(1 - r) F_correct + r F_wrong``; the injected errors show ``F_wrong``. At their
+    ``percentile``-th score ``tau`` a fraction ``1 - percentile / 100`` of wrong labels
+    scores above ``tau`` and few correct ones do, so
+    ``r ≈ P(score >= tau) / (1 - percentile / 100)`` (a mixture-proportion estimate,
+    Scott 2015, at one point). Scores from one run: the same model judges both.
+    """
+    scores = np.asarray(scores, dtype=float)
+    injected = np.asarray(injected, dtype=bool)
+    if not injected.any() or injected.all():
+        raise AnnotatabilityInputError(
+            "The error rate needs injected and untouched cells; got "
+            f"{int(injected.sum())} injected of {injected.size}."
+        )
+    tau = np.percentile(scores[injected], percentile)
+    above = float(np.mean(scores[~injected] >= tau))
+    return min(1.0, above / (1 - percentile / 100))
+
+
+def easy_quantile(
+    scores: np.ndarray,
+    injected: np.ndarray,
+    error_rate: float,
+    max_error: float = EASY_MAX_ERROR,
+    n_classes: int | None = None,
+) -> float:
+    """Largest share of the untouched cells, lowest scores first, with few wrong labels.
+
+    Among the untouched cells scoring ``<= s`` the wrong ones are estimated as
+    ``error_rate * G(s) / F(s)``, with ``F`` the share of untouched cells and ``G``
+    (conservatively, one extra count) the share of injected errors scoring ``<= s``.
+    An injected flip of a label that was already wrong gives the cell back its true
+    class one time in ``n_classes - 1``: those cells are correct, not errors, and score
+    like correct cells. With ``n_classes`` given, ``G`` leaves out their expected number
+    (``error_rate / (n_classes - 1)`` of the injected cells, spread as ``F``; ``F``
+    includes the untouched wrong labels, so at low scores this removes too few, never
+    too many). Returns ``F(s)`` at the largest ``s`` where the estimate is at most
+    ``max_error`` (0 if none).
+    """
+    scores = np.asarray(scores, dtype=float)
+    injected = np.asarray(injected, dtype=bool)
+    ordered = np.sort(scores[~injected])
+    wrong_scores = np.sort(scores[injected])
+    n, m = ordered.size, wrong_scores.size
+    below = np.arange(1, n + 1) / n
+    restored = error_rate / (n_classes - 1) if n_classes is not None and n_classes > 1 else 0.0
+    counted = np.searchsorted(wrong_scores, ordered, side="right") - restored * m * below
+    wrong = (np.maximum(counted, 0.0) + 1) / ((1 - restored) * m + 1)
+    ok = np.flatnonzero(error_rate * wrong / below <= max_error)
+    return float(below[ok[-1]]) if ok.size else 0.0
+
+
+def calibrate(
+    scores: np.ndarray,
+    injection: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    percentile: float = ERROR_RATE_PERCENTILE,
+    max_easy_error: float = EASY_MAX_ERROR,
+    max_ambiguity: float = EASY_MAX_AMBIGUITY,
+    n_classes: int | None = None,
+) -> EvidenceCutoffs:
+    """The flags' cut-offs on ``scores``, from a run with injected errors or the posterior.
+
+    Parameters
+    ----------
+    scores
+        Mislabel scores of the audit.
+    injection
+        ``(scores, injected)`` of the same evidence fitted to the labels with errors
+        injected, and the mask of the injected cells. The error rate is estimated there
+        (:func:`estimate_error_rate`); the ``round(rate * n)`` highest ``scores`` are
+        Hard-to-learn; the Easy-to-learn cut-off is the score below which the same share
+        of cells lies as below the calibration run's cut-off (:func:`easy_quantile`).
+        Without it, the score is read as a probability: above 0.5 Hard-to-learn,
+        below ``max_easy_error`` Easy-to-learn, the expected number of errors its sum.
+    percentile, max_easy_error, max_ambiguity, n_classes
+        See :func:`estimate_error_rate`, :func:`easy_quantile`, :func:`evidence_flags`.
+    """
+    scores = np.asarray(scores, dtype=float)
+    n = scores.size
+    if injection is None:
+        return EvidenceCutoffs(
+            error_rate=float(scores.mean()),
+            n_errors=int(np.sum(scores > 0.5)),
+            hard=0.5,
+            easy=max_easy_error,
+            max_ambiguity=max_ambiguity,
+            method="posterior",
+        )
+    check, injected = injection
+    rate = estimate_error_rate(check, injected, percentile)
+    n_errors = round(rate * n)
+    ordered = np.sort(scores)
+    hard = float(ordered[n - n_errors]) if n_errors > 0 else float("inf")
+    share = easy_quantile(check, injected, rate, max_easy_error, n_classes)
+    easy = float(np.quantile(scores, share)) if share > 0 else float("-inf")
+    return EvidenceCutoffs(rate, n_errors, hard, easy, max_ambiguity, "noise injection")
+
+
+def describe_errors(n_errors: int, n_cells: int) -> str:
+    """``"about 212 of 3,636 labels (5.8%) look wrong"``: the estimate in words."""
+    if n_errors == 0:
+        return f"no label looks wrong (0 of {n_cells:,})"
+    share = n_errors / n_cells if n_cells else 0.0
+    return f"about {n_errors:,} of {n_cells:,} labels ({share:.1%}) look wrong"
+
+
+def evidence_flags(
+    scores: np.ndarray, ambiguity: np.ndarray, cutoffs: EvidenceCutoffs
+) -> pd.Categorical:
+    """Hard-to-learn, Ambiguous or Easy-to-learn from the mislabel score and ambiguity.
+
+    Hard-to-learn: the ``cutoffs.n_errors`` highest scores (ties at the cut-off broken by
+    cell order, so the count is exact; with ``method == "posterior"``: score > 0.5).
+    Easy-to-learn: the rest with score ``<= cutoffs.easy`` and ambiguity below
+    ``cutoffs.max_ambiguity`` (the evidence names the given class, by a margin). Else
+    Ambiguous: the evidence is split between classes (mixtures, boundaries,
+    intermediate states) or doubts the label without ranking it among the likely errors.
+    """
+    scores = np.asarray(scores, dtype=float)
+    flags = np.full(scores.size, AMBIGUOUS, dtype=object)
+    flags[(scores <= cutoffs.easy) & (np.asarray(ambiguity) < cutoffs.max_ambiguity)] = EASY
+    if cutoffs.method == "posterior":
+        flags[scores > cutoffs.hard] = HARD
+    elif cutoffs.n_errors > 0:
+        order = np.argsort(-scores, kind="stable")
+        flags[order[: cutoffs.n_errors]] = HARD
+    return pd.Categorical(flags, categories=list(FLAG_CATEGORIES))
