@@ -275,8 +275,8 @@ class DeviceMatrix:
     def _from_scipy(self, block: sp.csr_matrix, for_training: bool) -> torch.Tensor | SparseBatch:
         if self._multiply_dense:
             return torch.from_numpy(block.toarray())
-        transposed = _csr_parts(block.tocsc()) if for_training else None
-        return SparseBatch(_csr_parts(block), block.shape, transposed)
+        transposed = csr_parts(block.tocsc()) if for_training else None
+        return SparseBatch(csr_parts(block), block.shape, transposed)
 
     def _gather(self, index: torch.Tensor, for_training: bool) -> torch.Tensor | SparseBatch:
         """Cut rows from the device CSR arrays with vectorised index arithmetic."""
@@ -303,7 +303,7 @@ class DeviceMatrix:
         return SparseBatch(CSRParts(new_starts, cols, vals), (n_rows, self.n_cols), transposed)
 
 
-def _csr_parts(matrix: sp.csr_matrix | sp.csc_matrix) -> CSRParts:
+def csr_parts(matrix: sp.csr_matrix | sp.csc_matrix) -> CSRParts:
     """Compressed rows (of a CSR) or compressed rows of the transpose (of a CSC)."""
     starts, indices = matrix.indptr[:-1], matrix.indices
     if starts.dtype != indices.dtype:

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from napari_annotatability.core.dynamics import resolve_device
+from napari_annotatability.core.dynamics import csr_parts, resolve_device
 from napari_annotatability.core.network import CSRParts
 
 #: Rows per block when a sparse matrix with few columns is made dense.
@@ -14,19 +14,18 @@ _BLOCK = 65536
 
 
 def _to_device(X: np.ndarray | sp.spmatrix, device: torch.device):
-    """X as a dense tensor, or its rows and its transpose's rows when sparse."""
+    """X as a dense tensor, or its rows and its transpose's rows when sparse.
+
+    Sparse indices keep scipy's 32-bit integers where they fit (no 64-bit copies).
+    """
     if sp.issparse(X):
         csr = sp.csr_matrix(X, dtype=np.float32)
 
-        def parts(m: sp.csr_matrix) -> CSRParts:
-            return CSRParts(
-                torch.as_tensor(m.indptr[:-1].astype(np.int64), device=device),
-                torch.as_tensor(m.indices.astype(np.int64), device=device),
-                torch.as_tensor(m.data, device=device),
-            )
+        def on_device(parts: CSRParts) -> CSRParts:
+            return CSRParts(*(t.to(device) for t in (parts.starts, parts.indices, parts.values)))
 
         mean = torch.as_tensor(np.asarray(csr.mean(axis=0)).ravel(), device=device)
-        return parts(csr), parts(csr.T.tocsr()), mean
+        return on_device(csr_parts(csr)), on_device(csr_parts(csr.tocsc())), mean
     dense = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
     return dense, None, dense.mean(dim=0)
 
