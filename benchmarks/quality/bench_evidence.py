@@ -51,7 +51,7 @@ def run(x, coords, y, n_classes, seed, fields):
     """The evidence and its calibration runs, as ``annotate`` makes them."""
     params = dataclasses.replace(ev.EvidenceParams(seed=seed), **fields)
     t0 = time.perf_counter()
-    embedding = ev.embed(x, coords if params.spatial_neighbours else None, params)
+    embedding = ev.embed(x, coords, params)
     main = run_steps(ev.label_evidence(embedding, y, n_classes, params))
     # annotate's injections: the calibration run's 5% flips (seed + 1), then new ones
     runs = [inject_label_noise(y, n_classes, 0.05, np.random.default_rng(seed + 1))]

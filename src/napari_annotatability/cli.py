@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         "--min-steps",
         type=int,
         default=DEFAULT_MIN_STEPS,
-        help="optimiser steps per epoch at least (default: one pass over the cells)",
+        help=f"optimiser steps per epoch at least (default {DEFAULT_MIN_STEPS}: sections of "
+        "fewer than that many batches of cells get more than one pass over them)",
     )
     net.add_argument(
         "--reference-settings",

@@ -1,7 +1,5 @@
 """The label evidence: PCA, out-of-fold models, tissue, noise model and calibrated flags."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -63,7 +61,7 @@ def test_out_of_fold_predictions_never_see_the_cells_own_label():
 def test_neighbour_labels_leave_the_cell_out():
     coords = np.array([[0.0, 0], [0, 1], [0, 2], [10, 0], [10, 1]])
     codes = np.array([0, 0, 1, 1, 1])
-    dist = ev.neighbour_label_distribution(coords, codes, 2, k=2)
+    dist = ev.neighbour_label_distribution(ev.tissue_neighbours(coords, k=2), codes, 2)
     np.testing.assert_allclose(dist.sum(axis=1), 1, rtol=1e-6)
     # cell 0's neighbours are cells 1 (class 0) and 2 (class 1), not itself
     prior = np.bincount(codes) / 5
@@ -126,19 +124,10 @@ def _evidence_with_injection(X, coords, codes, n_classes, seed=0):
     embedding = ev.embed(X, coords, params)
     main = run_steps(ev.label_evidence(embedding, codes, n_classes, params))
     noisy, flipped = inject_label_noise(codes, n_classes, 0.05, np.random.default_rng(seed + 1))
-    check = run_steps(
-        ev.label_evidence(
-            embedding,
-            noisy,
-            n_classes,
-            dataclasses.replace(params, penalties=(main.penalty,)),
-            spatial_weight=main.spatial_weight,
-            start=main.state,
-        )
+    injection = run_steps(
+        ev.injected_scores(embedding, [(noisy, flipped)], n_classes, params, main)
     )
-    return main, fc.calibrate(
-        main.mislabel_score, (check.mislabel_score, flipped), n_classes=n_classes
-    )
+    return main, fc.calibrate(main.mislabel_score, injection, n_classes=n_classes)
 
 
 def test_synthetic_tissue_flags_the_flips_and_calls_mixtures_ambiguous():

@@ -367,7 +367,7 @@ class EpochSampler:
         if not self.weighted:
             rounds = -(-size // self.n)
             order = [torch.randperm(self.n, generator=gen, device=dev) for _ in range(rounds)]
-            return torch.cat(order)[:size] if rounds > 1 else order[0][:size]
+            return torch.cat(order)[:size]
         pick = torch.randint(len(self._present), (size,), generator=gen, device=dev)
         classes = self._present[pick]
         counts = self._counts[classes]
@@ -484,7 +484,7 @@ class _Trainer:
         self.draws_per_epoch = epoch_draws(rows.size, params.batch_size, params.min_steps)
 
     def train_epoch(self) -> float:
-        """One pass of ``n`` sampled cells in mini-batches; returns the mean loss."""
+        """One epoch of sampled cells (:func:`epoch_draws`) in mini-batches; the mean loss."""
         self.net.train()
         order = self.train_rows[self.sampler.draw(self.draws_per_epoch)]
         total = torch.zeros((), device=self.data.device)

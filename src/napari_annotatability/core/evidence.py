@@ -32,7 +32,6 @@ Memory is O(n (k + C)) for ``n`` cells, ``k`` components and ``C`` classes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Generator
@@ -249,32 +248,41 @@ def mean_log_likelihood(probs: torch.Tensor, codes: torch.Tensor) -> float:
 # --- tissue: the labels around each cell ------------------------------------------------
 
 
-def neighbour_label_distribution(
-    coords: np.ndarray, codes: np.ndarray, n_classes: int, k: int = 10
-) -> np.ndarray:
-    """Each cell's ``k`` nearest other cells' labels as class probabilities.
+def tissue_neighbours(coords: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each cell's ``k`` nearest other cells on the tissue: ``n x k`` indices.
 
-    The cell's own label is never counted. Smoothed by one pseudo-count spread as the
-    class frequencies, so no class gets probability 0.
+    The cell itself is never among them (with duplicate positions it may not come
+    first in the query). Fewer cells than ``k + 1``: all the others.
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(coords)
+    k = min(k, n - 1)
+    if k < 1:
+        return np.zeros((n, 0), dtype=np.int64)
+    _, idx = cKDTree(np.asarray(coords, dtype=float)).query(coords, k=k + 1)
+    own = idx == np.arange(n)[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones_like(idx, dtype=bool)
+    keep[np.arange(n), drop] = False
+    return idx[keep].reshape(n, k)
+
+
+def neighbour_label_distribution(
+    neighbours: np.ndarray, codes: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """The labels of each cell's tissue neighbours as class probabilities.
+
+    ``neighbours`` from :func:`tissue_neighbours` (so the cell's own label is never
+    counted). Smoothed by one pseudo-count spread as the class frequencies, so no class
+    gets probability 0.
 
     Returns
     -------
     ``float32`` array, cells x classes, rows summing to one.
     """
-    from scipy.spatial import cKDTree
-
-    n = len(codes)
-    k = min(k, n - 1)
+    n, k = neighbours.shape
     prior = np.bincount(codes, minlength=n_classes) / n
-    if k < 1:
-        return np.tile(prior, (n, 1)).astype(np.float32)
-    _, idx = cKDTree(np.asarray(coords, dtype=float)).query(coords, k=k + 1)
-    # drop each cell itself; with duplicate positions it may not come first
-    own = idx == np.arange(n)[:, None]
-    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
-    keep = np.ones_like(idx, dtype=bool)
-    keep[np.arange(n), drop] = False
-    neighbours = idx[keep].reshape(n, k)
     counts = np.zeros((n, n_classes), dtype=np.float32)
     np.add.at(counts, (np.repeat(np.arange(n), k), codes[neighbours].ravel()), 1.0)
     return ((counts + prior) / (k + 1)).astype(np.float32)
@@ -327,13 +335,14 @@ class Embedding:
         Scaled principal components (cells x components).
     folds
         Fold of each cell.
-    coords
-        Tissue coordinates, or ``None`` (no tissue evidence).
+    neighbours
+        Each cell's nearest cells on the tissue (:func:`tissue_neighbours`), or ``None``
+        (no tissue evidence). Found once; each run counts its own labels among them.
     """
 
     Z: np.ndarray
     folds: np.ndarray
-    coords: np.ndarray | None
+    neighbours: np.ndarray | None
 
 
 def embed(
@@ -343,7 +352,10 @@ def embed(
     *,
     device: str | torch.device = "cpu",
 ) -> Embedding:
-    """PCA, scaled to unit overall standard deviation, and the fold assignment."""
+    """PCA, scaled to unit overall standard deviation, the folds and the tissue neighbours.
+
+    ``coords`` ``None`` or ``params.spatial_neighbours`` 0: no tissue evidence.
+    """
     n = X.shape[0]
     if n < 2 * params.n_folds:
         raise AnnotatabilityInputError(
@@ -354,7 +366,10 @@ def embed(
     scale = float(np.sqrt(np.mean(Z.astype(np.float64) ** 2)))
     Z = Z / scale if scale > 0 else Z
     folds = fold_assignment(n, params.n_folds, params.seed)
-    return Embedding(Z.astype(np.float32), folds, coords)
+    neighbours = None
+    if coords is not None and params.spatial_neighbours > 0:
+        neighbours = tissue_neighbours(coords, params.spatial_neighbours)
+    return Embedding(Z.astype(np.float32), folds, neighbours)
 
 
 def label_evidence(
@@ -429,16 +444,15 @@ def label_evidence(
 
     tissue = None
     weights = (0.0,)
-    if embedding.coords is not None and params.spatial_neighbours > 0:
+    if embedding.neighbours is not None:
         tissue = torch.as_tensor(
-            neighbour_label_distribution(embedding.coords, codes, C, params.spatial_neighbours),
-            device=dev,
+            neighbour_label_distribution(embedding.neighbours, codes, C), device=dev
         )
         weights = params.spatial_weights if spatial_weight is None else (spatial_weight,)
-    w = max(weights, key=lambda v: _mixed_likelihood(probs, tissue, v, y))
+    w = max(weights, key=lambda v: mean_log_likelihood(_mix(probs, tissue, v), y))
 
     def prior_of(p: torch.Tensor) -> torch.Tensor:
-        return p if tissue is None or w == 0 else (1 - w) * p + w * tissue
+        return _mix(p, tissue, w)
 
     T = torch.full((C, C), 0.2 / max(C - 1, 1), device=dev)
     T.fill_diagonal_(0.8 if C > 1 else 1.0)
@@ -481,12 +495,11 @@ def label_evidence(
     )
 
 
-def _mixed_likelihood(
-    probs: torch.Tensor, tissue: torch.Tensor | None, weight: float, codes: torch.Tensor
-) -> float:
+def _mix(probs: torch.Tensor, tissue: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """``(1 - weight) probs + weight tissue``: the expression and tissue evidence mixed."""
     if tissue is None or weight == 0:
-        return mean_log_likelihood(probs, codes)
-    return mean_log_likelihood((1 - weight) * probs + weight * tissue, codes)
+        return probs
+    return (1 - weight) * probs + weight * tissue
 
 
 # --- calibration runs: the evidence refitted to labels with injected errors -----------
@@ -521,15 +534,15 @@ def injected_scores(
     -------
     The scores and the injected masks of all runs, concatenated (for :func:`calibrate`).
     """
-    same = dataclasses.replace(params, penalties=(main.penalty,))
     scores, masks = [], []
     for noisy, injected in injections:
         check = yield from label_evidence(
             embedding,
             noisy,
             n_classes,
-            same,
+            params,
             device=device,
+            penalty=main.penalty,
             spatial_weight=main.spatial_weight,
             start=main.state,
             phase="evidence calibration",
