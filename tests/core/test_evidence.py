@@ -171,3 +171,10 @@ def test_real_section_with_injected_flips(load_shared):
 def test_too_few_cells_for_the_folds_is_a_clear_error():
     with pytest.raises(AnnotatabilityInputError, match="at least 10 cells"):
         ev.embed(np.ones((6, 3), dtype=np.float32), None, ev.EvidenceParams())
+
+
+@pytest.mark.parametrize("setting", [{"n_folds": 1}, {"spatial_neighbours": -1}, {"penalties": ()}])
+def test_evidence_settings_out_of_range_name_the_setting(setting):
+    name = next(iter(setting))
+    with pytest.raises(AnnotatabilityInputError, match=f"{name}=.* is out of range"):
+        ev.EvidenceParams(**setting)
