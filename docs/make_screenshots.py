@@ -21,6 +21,7 @@ from napari_annotatability._qt.genes_widget import GenesWidget
 from napari_annotatability._qt.graph_widget import GraphWidget
 from napari_annotatability._qt.launch import write_png
 from napari_annotatability._qt.training_widget import TrainingWidget
+from napari_annotatability.api import audit_summary
 from napari_annotatability.datasets import add_label_errors
 
 IMAGES = Path(__file__).parent / "images"
@@ -51,6 +52,13 @@ def audit(viewer: napari.Viewer) -> None:
     trainer.train()
     napari.qt.get_qapp().processEvents()
     viewer.reset_view()
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    flags = adata.obs["layer_flag"].value_counts().to_dict()
+    logger.warning("%s; flags %s", audit_summary(adata), flags)
+    if "slipped" in adata.obs:
+        hard = adata.obs["layer_flag"] == "Hard-to-learn"
+        slipped = adata.obs["slipped"].to_numpy(dtype=bool)
+        logger.warning("%d slips, %d of them Hard-to-learn", slipped.sum(), (hard & slipped).sum())
 
 
 def sample_viewer(*, slips: bool, height: int = 950) -> napari.Viewer:

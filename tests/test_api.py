@@ -250,7 +250,7 @@ def test_progress_callback_sees_every_phase():
 
     seen = phases_of()
     evidence = EvidenceParams()
-    fits = len(evidence.penalties) + evidence.em_iterations
+    fits = len(evidence.components) * len(evidence.penalties) + evidence.em_iterations
     runs = calibration_runs(adata.n_obs, 0.05)  # small data: repeated injections
     assert runs > 1
     assert [u.phase for u in seen] == (

@@ -25,7 +25,7 @@ import _quality as q
 import numpy as np
 import pandas as pd
 from _report import flag_summary, what_ran
-from bench_quality import RESULTS, grid_arguments, run_study, settings
+from bench_quality import RESULTS, append, grid_arguments, run_study, settings
 
 import napari_annotatability as nat
 from napari_annotatability.core.scores import HARD
@@ -90,7 +90,7 @@ def measure(args) -> None:
                 **q.metrics(st.flipped, score, flags),
                 "seconds": sec,
             }
-            pd.DataFrame([row]).to_csv(CSV, mode="a", header=not CSV.exists(), index=False)
+            append(CSV, row, columns=None)
             print(
                 f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {name}: AUROC "
                 f"{row['auroc']:.3f} {sec:.1f}s",

@@ -5,7 +5,7 @@ The evidence picks its penalty and tissue weight from the data; what is set by h
 the pull of the noise matrix towards uniform errors (``noise_prior``), whether the
 tissue neighbourhood is used at all, and where on the injected errors' scores the error
 rate is read (``percentile``). Each setting runs the evidence exactly as ``annotate``
-does (the same embedding, the same 5% injected errors of the calibration run).
+does (the same embedding, the same 5% injected errors of its calibration).
 
     python benchmarks/quality/bench_evidence.py --noise uniform
     python benchmarks/quality/bench_evidence.py --noise confusable
@@ -26,12 +26,12 @@ import _quality as q
 import numpy as np
 import pandas as pd
 from _report import what_ran
-from bench_quality import RESULTS, grid_arguments, run_study, settings
+from bench_quality import RESULTS, append, grid_arguments, run_study, settings
 
 from napari_annotatability.api import run_steps
 from napari_annotatability.core import evidence as ev
 from napari_annotatability.core import flag_calibration as fc
-from napari_annotatability.core.scores import EASY, HARD, inject_label_noise
+from napari_annotatability.core.scores import EASY, HARD
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
@@ -42,25 +42,31 @@ VARIANTS = {
     "prior 5": {"noise_prior": 5.0},
     "prior 20": {"noise_prior": 20.0},
     "prior 5, no tissue": {"noise_prior": 5.0, "spatial_neighbours": 0},
+    "prior 5, uniform injection": {"noise_prior": 5.0, "injection": "uniform"},
 }
 PERCENTILES = (10, 25, 50, 75)
 DEFAULT = ("prior 5", 25)
 
 
 def run(x, coords, y, n_classes, seed, fields):
-    """The evidence and its calibration runs, as ``annotate`` makes them."""
+    """The evidence and its calibration runs, as ``annotate`` makes them.
+
+    Returns the main evidence, the pooled calibration scores and masks, the restore
+    probability of the Easy-to-learn cut-off, and the seconds taken.
+    """
+    fields = dict(fields)
+    along_noise = fields.pop("injection", "along noise") == "along noise"
     params = dataclasses.replace(ev.EvidenceParams(seed=seed), **fields)
     t0 = time.perf_counter()
     embedding = ev.embed(x, coords, params)
     main = run_steps(ev.label_evidence(embedding, y, n_classes, params))
-    # annotate's injections: the calibration run's 5% flips (seed + 1), then new ones
-    runs = [inject_label_noise(y, n_classes, 0.05, np.random.default_rng(seed + 1))]
-    runs += [
-        inject_label_noise(y, n_classes, 0.05, np.random.default_rng([seed, run]))
-        for run in range(1, ev.calibration_runs(len(y), 0.05))
-    ]
-    injection = run_steps(ev.injected_scores(embedding, runs, n_classes, params, main))
-    return main, injection, time.perf_counter() - t0
+    check = run_steps(
+        ev.calibration_scores(
+            embedding, y, n_classes, params, main, seed=seed + 1, along_noise=along_noise
+        )
+    )
+    injection, restore = (check.scores, check.injected), check.restore
+    return main, injection, restore, time.perf_counter() - t0
 
 
 def measure(args) -> None:
@@ -69,11 +75,11 @@ def measure(args) -> None:
         x = st.noisy_ad.X
         coords = st.noisy_ad.obsm["spatial"]
         for name in args.variants:
-            main, injection, sec = run(x, coords, st.y, st.classes.size, st.seed, VARIANTS[name])
+            main, injection, restore, sec = run(
+                x, coords, st.y, st.classes.size, st.seed, VARIANTS[name]
+            )
             for pct in PERCENTILES:
-                cut = fc.calibrate(
-                    main.mislabel_score, injection, percentile=pct, n_classes=st.classes.size
-                )
+                cut = fc.calibrate(main.mislabel_score, injection, percentile=pct, restore=restore)
                 flags = np.asarray(fc.evidence_flags(main.mislabel_score, main.ambiguity, cut))
                 row = {
                     "run": stamp,
@@ -89,7 +95,7 @@ def measure(args) -> None:
                     "spatial_weight": main.spatial_weight,
                     "seconds": sec,
                 }
-                pd.DataFrame([row]).to_csv(CSV, mode="a", header=not CSV.exists(), index=False)
+                append(CSV, row, columns=None)
             print(
                 f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {name}: AUROC "
                 f"{row['auroc']:.3f} w {main.spatial_weight:.1f} {sec:.1f}s",

@@ -44,8 +44,12 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def append(path: Path, row: dict) -> None:
-    frame = pd.DataFrame([row]).reindex(columns=COLUMNS)  # baselines have no flags
+def append(path: Path, row: dict, columns: list[str] | None = COLUMNS) -> None:
+    """Append one row to a results CSV (header on the first); ``columns``: the CSV's
+    columns in order, missing ones empty (baselines have no flags); ``None``: the row's."""
+    frame = pd.DataFrame([row])
+    if columns is not None:
+        frame = frame.reindex(columns=columns)
     frame.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 

@@ -45,8 +45,8 @@ from napari_annotatability.core.evidence import (
     EvidenceParams,
     LabelEvidence,
     calibration_runs,
+    calibration_scores,
     embed,
-    injected_scores,
     label_evidence,
 )
 from napari_annotatability.core.flag_calibration import (
@@ -294,9 +294,9 @@ def annotate_steps(
 
     record = yield from counter.wrap(_dynamics(inputs.X, codes, n_classes, params, device=dev))
     conf, var = confidence_and_variability(record.probabilities)
-    cutoffs = injected = None
+    cutoffs = None
     if calibrate:
-        cutoffs, injected = yield from counter.wrap(
+        cutoffs = yield from counter.wrap(
             _calibration_steps(inputs, params, dev, noise_rate, percentile)
         )
     dynamics_flags = assign_flags(conf, var, cutoffs, easy_conf=easy_conf, easy_var=easy_var)
@@ -306,18 +306,22 @@ def annotate_steps(
         evidence = yield from counter.wrap(
             label_evidence(embedding, codes, n_classes, evidence_params, device=dev)
         )
-        injection = None
-        if injected is not None:
-            runs = [injected] + [
-                inject_label_noise(codes, n_classes, noise_rate, np.random.default_rng([seed, run]))
-                for run in range(1, calibration_runs(inputs.n_cells, noise_rate))
-            ]
-            injection = yield from counter.wrap(
-                injected_scores(embedding, runs, n_classes, evidence_params, evidence, device=dev)
+        injection, restore = None, 0.0
+        if calibrate:
+            check = yield from counter.wrap(
+                calibration_scores(
+                    embedding,
+                    codes,
+                    n_classes,
+                    evidence_params,
+                    evidence,
+                    noise_rate=noise_rate,
+                    seed=seed + _CALIBRATION_SEED_OFFSET,
+                    device=dev,
+                )
             )
-        evidence_cutoffs = calibrate_evidence(
-            evidence.mislabel_score, injection, n_classes=n_classes
-        )
+            injection, restore = (check.scores, check.injected), check.restore
+        evidence_cutoffs = calibrate_evidence(evidence.mislabel_score, injection, restore=restore)
         flag_values = evidence_flags(evidence.mislabel_score, evidence.ambiguity, evidence_cutoffs)
         logger.info(describe_errors(evidence_cutoffs.n_errors, inputs.n_cells))
     else:
@@ -391,15 +395,17 @@ def total_steps(
     """Progress steps of an audit of ``n_cells`` cells (as :func:`annotate_steps` counts).
 
     Epochs of each training, plus one step per fit of the label evidence (the
-    embedding, each penalty, each EM iteration; each calibration run refits once and
-    iterates again, and small data repeat it, :func:`~napari_annotatability.core.
-    evidence.calibration_runs`). Other keyword arguments are ignored, so a GUI can pass
+    embedding, each number of components and penalty, each EM iteration; each
+    calibration run refits once and iterates again, and small data repeat it,
+    :func:`~napari_annotatability.core.evidence.calibration_runs`). Other keyword
+    arguments are ignored, so a GUI can pass
     all of its settings.
     """
     evidence = EvidenceParams()
     steps = epochs * (2 if calibrate else 1)
     if flags == "evidence":
-        steps += 1 + len(evidence.penalties) + evidence.em_iterations
+        steps += 1 + len(evidence.components) * len(evidence.penalties)
+        steps += evidence.em_iterations
         if calibrate:
             runs = calibration_runs(n_cells, noise_rate)
             steps += runs * (1 + evidence.em_iterations)
@@ -461,12 +467,8 @@ def _forward(phase: Generator[EpochProgress, None, object], counter: _StepCounte
 
 def _calibration_steps(
     inputs: TrainingInputs, params: TrainingParams, device, noise_rate: float, percentile: float
-) -> Generator[EpochProgress, None, tuple[Cutoffs, tuple[np.ndarray, np.ndarray]]]:
-    """Noise injection (METHOD 2): train on corrupted labels, cut-offs from flipped cells.
-
-    Returns the cut-offs and the corrupted labels with the mask of flipped cells (the
-    label evidence is calibrated on the same injected errors).
-    """
+) -> Generator[EpochProgress, None, Cutoffs]:
+    """Noise injection (METHOD 2): train on corrupted labels, cut-offs from flipped cells."""
     seed = params.seed + _CALIBRATION_SEED_OFFSET
     rng = np.random.default_rng(seed)
     noisy, flipped = inject_label_noise(
@@ -488,7 +490,7 @@ def _calibration_steps(
         cutoffs.conf,
         cutoffs.var,
     )
-    return cutoffs, (noisy, flipped)
+    return cutoffs
 
 
 def annotate(
@@ -591,7 +593,7 @@ _FLAG_SETTINGS = ("flags", "spatial_neighbours", "n_folds")
 def audit_summary(adata: AnnData) -> str:
     """One sentence on the audit in ``adata``: how many labels look wrong, by which flags.
 
-    E.g. ``"about 212 of 3,636 labels (5.8%) look wrong (label evidence, calibrated by
+    E.g. ``"about 204 of 3,636 labels (5.6%) look wrong (label evidence, calibrated by
     noise injection)"``; for a ``flags="dynamics"`` audit, the count of Hard-to-learn
     cells by conf and var.
     """

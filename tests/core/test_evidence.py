@@ -11,7 +11,7 @@ from napari_annotatability.core import evidence as ev
 from napari_annotatability.core import flag_calibration as fc
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.pca import principal_components
-from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD, inject_label_noise
+from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
 from napari_annotatability.datasets import synthetic_tissue
 
 
@@ -97,13 +97,31 @@ def test_easy_survives_injected_flips_that_restore_wrong_labels():
     scores = np.concatenate([correct, wrong, injected])
     mask = np.r_[np.zeros(10000, bool), np.ones(500, bool)]
     assert fc.easy_quantile(scores, mask, 0.3) == 0  # the restored flips look like errors
-    share = fc.easy_quantile(scores, mask, 0.3, n_classes=5)
+    share = fc.easy_quantile(scores, mask, 0.3, restore=1 / 4)
     assert share > 0.3  # most of the 70% correct labels
     # the Easy-to-learn share holds at most 1% wrong labels
     easy = np.sort(scores[:10000])[: int(share * 10000)]
     cut = easy.max()
     assert np.mean(wrong <= cut) * 3000 / easy.size <= 0.01
-    assert fc.easy_quantile(scores, mask, 0.0, n_classes=5) == 1.0  # no errors: all safe
+    assert fc.easy_quantile(scores, mask, 0.0, restore=1 / 4) == 1.0  # no errors: all safe
+
+
+def test_error_destinations_and_restore_probability():
+    noise = np.array([[0.8, 0.2, 0.0], [0.0, 1.0, 0.0], [0.05, 0.15, 0.8]])
+    dest = fc.error_destinations(noise)
+    np.testing.assert_allclose(dest.sum(axis=1), 1)
+    assert np.all(dest.diagonal() == 0)
+    np.testing.assert_allclose(dest[0], [0, 1, 0])  # class 0's errors all name class 1
+    np.testing.assert_allclose(dest[1], [0.5, 0, 0.5])  # no errors seen: uniform
+    np.testing.assert_allclose(dest[2], [0.25, 0.75, 0])
+    codes = np.array([1, 1, 0])
+    # cell 0 labelled 1 is truly 0 (p 0.6) or 1; cell 1 surely 1; cell 2 truly 2 (p 0.5)
+    posterior = np.array([[0.6, 0.4, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    # flips of label 1 go to 0 half the time; of label 0 never to 2
+    assert fc.restore_probability(posterior, codes, dest) == pytest.approx(0.3 / 1.1)
+    uniform = fc.error_destinations(np.eye(3))
+    assert fc.restore_probability(posterior, codes, uniform) == pytest.approx(0.5)
+    assert fc.restore_probability(np.eye(3)[codes], codes, dest) == pytest.approx(0.5)
 
 
 def test_flags_take_exactly_the_estimated_count_and_easy_needs_a_clear_margin():
@@ -123,11 +141,11 @@ def _evidence_with_injection(X, coords, codes, n_classes, seed=0):
     params = ev.EvidenceParams(seed=seed)
     embedding = ev.embed(X, coords, params)
     main = run_steps(ev.label_evidence(embedding, codes, n_classes, params))
-    noisy, flipped = inject_label_noise(codes, n_classes, 0.05, np.random.default_rng(seed + 1))
-    injection = run_steps(
-        ev.injected_scores(embedding, [(noisy, flipped)], n_classes, params, main)
+    check = run_steps(
+        ev.calibration_scores(embedding, codes, n_classes, params, main, seed=seed + 1)
     )
-    return main, fc.calibrate(main.mislabel_score, injection, n_classes=n_classes)
+    cut = fc.calibrate(main.mislabel_score, (check.scores, check.injected), restore=check.restore)
+    return main, cut
 
 
 def test_synthetic_tissue_flags_the_flips_and_calls_mixtures_ambiguous():
@@ -166,6 +184,42 @@ def test_real_section_with_injected_flips(load_shared):
     assert roc_auc_score(flipped, main.mislabel_score) > 0.95
     assert main.spatial_weight > 0  # cortical layers: the tissue neighbourhood counts
     assert abs(cut.error_rate - flipped.mean()) < 0.05
+
+
+def test_real_section_with_errors_into_neighbouring_layers(load_shared):
+    # confusable errors: a spot named after the layer above or below its own
+    adata = load_shared("visium_dlpfc_steam")
+    codes = adata.obs["layer"].cat.codes.to_numpy().astype(np.int64)
+    rng = np.random.default_rng(5)
+    chosen = rng.random(adata.n_obs) < 0.2
+    step = np.where(rng.random(adata.n_obs) < 0.5, -1, 1)
+    noisy = np.where(chosen, codes + step, codes)
+    noisy[noisy < 0], noisy[noisy > 4] = 1, 3
+    flipped = noisy != codes
+    main, cut = _evidence_with_injection(np.asarray(adata.X), adata.obsm["spatial"], noisy, 5)
+    assert roc_auc_score(flipped, main.mislabel_score) > 0.9
+    # the noise matrix found the neighbouring layers: most of layer 4's errors name 3 or 5
+    assert main.noise[1, [0, 2]].sum() > 0.8 * (1 - main.noise[1, 1])
+    assert abs(cut.error_rate - flipped.mean()) < 0.05
+
+
+def test_the_data_choose_how_many_components():
+    rng = np.random.default_rng(4)
+    params = ev.EvidenceParams(spatial_neighbours=0, em_iterations=0)
+    # few cells, many features, the classes apart along 2 directions: few components
+    codes = rng.integers(0, 3, 120)
+    signal = np.zeros((3, 400))
+    signal[:, :2] = rng.normal(scale=3, size=(3, 2))
+    X = (signal[codes] + rng.normal(size=(120, 400))).astype(np.float32)
+    small = run_steps(ev.label_evidence(ev.embed(X, None, params), codes, 3, params))
+    # many classes apart along many directions: many components
+    codes = rng.integers(0, 25, 3000)
+    X = (rng.normal(scale=1.5, size=(25, 60))[codes] + rng.normal(size=(3000, 60))).astype(
+        np.float32
+    )
+    many = run_steps(ev.label_evidence(ev.embed(X, None, params), codes, 25, params))
+    assert small.n_components <= 10 < 20 <= many.n_components
+    assert {small.n_components, many.n_components} <= set(params.components)
 
 
 def test_too_few_cells_for_the_folds_is_a_clear_error():

@@ -40,6 +40,19 @@ def test_noise_flips_to_a_different_class_at_the_rate():
     assert np.allclose(np.bincount(shift, minlength=4)[1:] / flipped.sum(), 1 / 3, atol=0.02)
 
 
+def test_noise_flips_follow_the_given_destinations():
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 3, 30000)
+    # class 0 errors go to 1 (80%) or 2 (20%); class 1 only to 2; class 2 only to 0
+    destinations = np.array([[0, 0.8, 0.2], [0, 0, 1.0], [1.0, 0, 0]])
+    noisy, flipped = inject_label_noise(codes, 3, 0.3, rng, destinations)
+    assert np.all(noisy[~flipped] == codes[~flipped]) and abs(flipped.mean() - 0.3) < 0.01
+    moved = pd.crosstab(codes[flipped], noisy[flipped], normalize="index").reindex(
+        index=range(3), columns=range(3), fill_value=0
+    )
+    np.testing.assert_allclose(moved.to_numpy(), destinations, atol=0.02)
+
+
 def test_noise_flips_at_least_one_cell():
     noisy, flipped = inject_label_noise(
         np.zeros(3, dtype=np.int64), 2, 1e-9, np.random.default_rng(0)

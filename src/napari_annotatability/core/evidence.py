@@ -8,7 +8,8 @@ data itself:
 
 1. **Expression**: the cells' leading principal components
    (:func:`~napari_annotatability.core.pca.principal_components`: randomised PCA on the
-   device; a sparse matrix is never densified).
+   device; a sparse matrix is never densified); how many, the data choose (as the
+   penalty below).
 2. **Out of fold**: ``K`` softmax-regression models trained at once, model ``k`` on
    every cell outside fold ``k``; a cell is scored by the model of its own fold only.
    The L2 penalty is the one whose out-of-fold predictions give the given labels the
@@ -23,7 +24,7 @@ data itself:
    and the most probable other class is the suggested correction.
 
 How many cells to flag comes from noise injection, as in METHOD section 2
-(:func:`injected_scores` here, :mod:`~napari_annotatability.core.flag_calibration`): the
+(:func:`calibration_scores` here, :mod:`~napari_annotatability.core.flag_calibration`): the
 scores that injected errors get tell how errors look on this data, and the number of
 cells scored like them estimates the number of errors.
 
@@ -43,12 +44,11 @@ import torch
 
 from napari_annotatability.core.dynamics import EpochProgress, resolve_device
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.pca import principal_components
+from napari_annotatability.core.flag_calibration import error_destinations, restore_probability
+from napari_annotatability.core.pca import BLOCK_CELLS, principal_components
+from napari_annotatability.core.scores import inject_label_noise
 
 logger = logging.getLogger(__name__)
-
-#: Cells per block when a computation runs over all cells (bounded device memory).
-_BLOCK = 65536
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ class EvidenceParams:
 
     Attributes
     ----------
-    n_components
-        Principal components the classifiers see (fewer when there are fewer features).
+    components
+        Numbers of leading principal components tried (fewer when there are fewer
+        features): the one whose out-of-fold predictions give the given labels the
+        highest likelihood is kept, jointly with the penalty (few for small sections,
+        where more components overfit; more for many-class panels).
     n_folds
         Out-of-fold models; each cell is scored by the one model that did not see it.
     penalties
@@ -80,7 +83,7 @@ class EvidenceParams:
         Seed of the fold assignment and the PCA.
     """
 
-    n_components: int = 50
+    components: tuple[int, ...] = (5, 10, 20, 50)
     n_folds: int = 5
     penalties: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)
     spatial_neighbours: int = 10
@@ -93,7 +96,7 @@ class EvidenceParams:
 
     def __post_init__(self) -> None:
         checks = {
-            "n_components": self.n_components >= 1,
+            "components": len(self.components) > 0 and min(self.components) >= 1,
             "n_folds": self.n_folds >= 2,
             "penalties": len(self.penalties) > 0 and min(self.penalties) > 0,
             "spatial_neighbours": self.spatial_neighbours >= 0,
@@ -107,7 +110,7 @@ class EvidenceParams:
         for name, ok in checks.items():
             if not ok:
                 raise AnnotatabilityInputError(
-                    f"{name}={getattr(self, name)!r} is out of range (n_components >= 1, "
+                    f"{name}={getattr(self, name)!r} is out of range (components >= 1, "
                     "n_folds >= 2, penalties > 0, spatial_neighbours >= 0, spatial weights "
                     "in [0, 1], em_iterations >= 0, noise_prior >= 0, (re)fit_iterations >= 1)."
                 )
@@ -134,7 +137,7 @@ class LabelEvidence:
     penalty, spatial_weight
         What the data chose.
     n_components
-        Components used.
+        Components used (chosen from :attr:`EvidenceParams.components`).
     seconds
         Wall time.
     state
@@ -205,8 +208,8 @@ class FoldedSoftmaxRegression:
             total = penalty * (self.W**2).sum()
             total.backward()
             total = total.detach()
-            for start in range(0, n, _BLOCK):
-                stop = min(n, start + _BLOCK)
+            for start in range(0, n, BLOCK_CELLS):
+                stop = min(n, start + BLOCK_CELLS)
                 log_p = torch.log_softmax(self._logits(start, stop), dim=-1)
                 nll = -(log_p * targets[None, start:stop]).sum(dim=-1)  # K x block
                 loss = (nll * weights[:, start:stop]).sum()
@@ -221,8 +224,8 @@ class FoldedSoftmaxRegression:
         """``n x C`` probabilities, each cell from the model that did not train on it."""
         n = self.Z.shape[0]
         out = torch.empty(n, self.n_classes, device=self.Z.device)
-        for start in range(0, n, _BLOCK):
-            stop = min(n, start + _BLOCK)
+        for start in range(0, n, BLOCK_CELLS):
+            stop = min(n, start + BLOCK_CELLS)
             probs = torch.softmax(self._logits(start, stop), dim=-1)  # K x block x C
             rows = torch.arange(stop - start, device=self.Z.device)
             out[start:stop] = probs[self.folds[start:stop], rows]
@@ -332,7 +335,7 @@ class Embedding:
     Attributes
     ----------
     Z
-        Scaled principal components (cells x components).
+        Principal components (cells x components, leading first).
     folds
         Fold of each cell.
     neighbours
@@ -352,7 +355,7 @@ def embed(
     *,
     device: str | torch.device = "cpu",
 ) -> Embedding:
-    """PCA, scaled to unit overall standard deviation, the folds and the tissue neighbours.
+    """The principal components (the most tried), the folds and the tissue neighbours.
 
     ``coords`` ``None`` or ``params.spatial_neighbours`` 0: no tissue evidence.
     """
@@ -362,9 +365,7 @@ def embed(
             f"Label evidence needs at least {2 * params.n_folds} cells for "
             f"{params.n_folds}-fold models; got {n}. Use more cells or n_folds=2."
         )
-    Z = principal_components(X, params.n_components, device=device, seed=params.seed)
-    scale = float(np.sqrt(np.mean(Z.astype(np.float64) ** 2)))
-    Z = Z / scale if scale > 0 else Z
+    Z = principal_components(X, max(params.components), device=device, seed=params.seed)
     folds = fold_assignment(n, params.n_folds, params.seed)
     neighbours = None
     if coords is not None and params.spatial_neighbours > 0:
@@ -381,6 +382,7 @@ def label_evidence(
     device: str | torch.device = "cpu",
     penalty: float | None = None,
     spatial_weight: float | None = None,
+    n_components: int | None = None,
     start: tuple | None = None,
     phase: str = "evidence",
 ) -> Generator[EpochProgress, None, LabelEvidence]:
@@ -398,7 +400,7 @@ def label_evidence(
         Settings.
     device
         Where to compute.
-    penalty, spatial_weight
+    penalty, spatial_weight, n_components
         Use these instead of choosing them from the data (the calibration run reuses
         the main run's choice so that both score alike).
     start
@@ -415,32 +417,43 @@ def label_evidence(
     dev = resolve_device(device)
     n = len(codes)
     C = n_classes
-    Z = torch.as_tensor(embedding.Z, device=dev)
+    Z_all = torch.as_tensor(embedding.Z, device=dev)
     folds = torch.as_tensor(embedding.folds, dtype=torch.int64, device=dev)
     y = torch.as_tensor(codes, dtype=torch.int64, device=dev)
     onehot = torch.zeros(n, C, device=dev)
     onehot[torch.arange(n, device=dev), y] = 1.0
-    model = FoldedSoftmaxRegression(Z, folds, params.n_folds, C)
-    if start:
-        model.load(start)
     penalties = params.penalties if penalty is None else (penalty,)
-    n_steps = len(penalties) + params.em_iterations
+    counts = params.components if n_components is None else (n_components,)
+    n_steps = len(counts) * len(penalties) + params.em_iterations
     step = 0
 
     def progress() -> EpochProgress:
         return EpochProgress(phase, step, n_steps, float("nan"), time.perf_counter() - t0)
 
-    best = None
-    for i, lam in enumerate(penalties):  # strongest first: each starts from the last
-        model.fit(onehot, lam, params.refit_iterations if i or start else params.fit_iterations)
-        probs = model.out_of_fold()
-        ll = mean_log_likelihood(probs, y)
-        if best is None or ll > best[0]:
-            best = (ll, lam, model.state(), probs)
-        step += 1
-        yield progress()
-    _, lam, state, probs = best
+    best, tried = None, set()
+    for count in counts:
+        k = min(count, Z_all.shape[1])
+        if k in tried:  # fewer features than components: the same model again
+            for _ in penalties:
+                step += 1
+                yield progress()
+            continue
+        tried.add(k)
+        model = FoldedSoftmaxRegression(_leading(Z_all, k), folds, params.n_folds, C)
+        if start:
+            model.load(start)
+        for i, lam in enumerate(penalties):  # strongest first: each starts from the last
+            iterations = params.refit_iterations if i or start else params.fit_iterations
+            model.fit(onehot, lam, iterations)
+            probs = model.out_of_fold()
+            ll = mean_log_likelihood(probs, y)
+            if best is None or ll > best[0]:
+                best = (ll, lam, model, model.state(), probs)
+            step += 1
+            yield progress()
+    _, lam, model, state, probs = best
     model.load(state)
+    Z = model.Z
 
     tissue = None
     weights = (0.0,)
@@ -495,6 +508,13 @@ def label_evidence(
     )
 
 
+def _leading(Z: torch.Tensor, k: int) -> torch.Tensor:
+    """The first ``k`` components, scaled to unit overall standard deviation."""
+    lead = Z[:, :k]
+    scale = lead.pow(2).mean().sqrt()
+    return lead / scale if scale > 0 else lead
+
+
 def _mix(probs: torch.Tensor, tissue: torch.Tensor | None, weight: float) -> torch.Tensor:
     """``(1 - weight) probs + weight tissue``: the expression and tissue evidence mixed."""
     if tissue is None or weight == 0:
@@ -516,26 +536,59 @@ def calibration_runs(n_cells: int, noise_rate: float) -> int:
     return int(min(MAX_CALIBRATION_RUNS, max(1, np.ceil(MIN_INJECTED / per_run))))
 
 
-def injected_scores(
+@dataclass(frozen=True)
+class Calibration:
+    """The evidence refitted to labels with errors injected, pooled over the injections.
+
+    Attributes
+    ----------
+    scores
+        Mislabel scores of every run's cells, run after run.
+    injected
+        Whether each of those cells had an error injected.
+    restore
+        Probability that an injected error on a wrong label gives back its true class
+        (:func:`~napari_annotatability.core.flag_calibration.restore_probability`).
+    """
+
+    scores: np.ndarray
+    injected: np.ndarray
+    restore: float
+
+
+def calibration_scores(
     embedding: Embedding,
-    injections: list[tuple[np.ndarray, np.ndarray]],
+    codes: np.ndarray,
     n_classes: int,
     params: EvidenceParams,
     main: LabelEvidence,
     *,
+    noise_rate: float = 0.05,
+    seed: int = 0,
+    along_noise: bool = True,
     device: str | torch.device = "cpu",
-) -> Generator[EpochProgress, None, tuple[np.ndarray, np.ndarray]]:
-    """The evidence refitted to labels with injected errors, pooled over injections.
+) -> Generator[EpochProgress, None, Calibration]:
+    """Inject errors into the labels and refit the evidence: how errors score on this data.
 
-    Each injection is ``(noisy codes, injected mask)``; the fits reuse the main run's
+    :func:`calibration_runs` draws, each seeded by ``[seed, run]``. With ``along_noise``
+    an injected error goes into the classes the main run's noise matrix says this
+    annotation confuses (:func:`~napari_annotatability.core.flag_calibration.
+    error_destinations`), so that injected errors score like its real ones; otherwise to
+    a uniformly chosen class, as METHOD section 2. The refits reuse the main run's
     penalty and tissue weight and start from its weights, so that both score alike.
-
-    Returns
-    -------
-    The scores and the injected masks of all runs, concatenated (for :func:`calibrate`).
     """
+    destinations = error_destinations(
+        main.noise if along_noise else np.ones((n_classes, n_classes))
+    )
     scores, masks = [], []
-    for noisy, injected in injections:
+    for run in range(calibration_runs(len(codes), noise_rate)):
+        noisy, injected = inject_label_noise(
+            codes,
+            n_classes,
+            noise_rate,
+            np.random.default_rng([seed, run]),
+            destinations if along_noise else None,
+        )
         check = yield from label_evidence(
             embedding,
             noisy,
@@ -544,9 +597,11 @@ def injected_scores(
             device=device,
             penalty=main.penalty,
             spatial_weight=main.spatial_weight,
+            n_components=main.n_components,
             start=main.state,
             phase="evidence calibration",
         )
         scores.append(check.mislabel_score)
-        masks.append(np.asarray(injected, dtype=bool))
-    return np.concatenate(scores), np.concatenate(masks)
+        masks.append(injected)
+    restore = restore_probability(main.posterior, codes, destinations)
+    return Calibration(np.concatenate(scores), np.concatenate(masks), restore)

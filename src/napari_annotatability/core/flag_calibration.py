@@ -83,7 +83,7 @@ def easy_quantile(
     injected: np.ndarray,
     error_rate: float,
     max_error: float = EASY_MAX_ERROR,
-    n_classes: int | None = None,
+    restore: float = 0.0,
 ) -> float:
     """Largest share of the untouched cells, lowest scores first, with few wrong labels.
 
@@ -91,12 +91,12 @@ def easy_quantile(
     ``error_rate * G(s) / F(s)``, with ``F`` the share of untouched cells and ``G``
     (conservatively, one extra count) the share of injected errors scoring ``<= s``.
     An injected flip of a label that was already wrong gives the cell back its true
-    class one time in ``n_classes - 1``: those cells are correct, not errors, and score
-    like correct cells. With ``n_classes`` given, ``G`` leaves out their expected number
-    (``error_rate / (n_classes - 1)`` of the injected cells, spread as ``F``; ``F``
-    includes the untouched wrong labels, so at low scores this removes too few, never
-    too many). Returns ``F(s)`` at the largest ``s`` where the estimate is at most
-    ``max_error`` (0 if none).
+    class with probability ``restore`` (:func:`restore_probability`; ``1 / (C - 1)``
+    for uniform flips): those cells are correct, not errors, and score like correct
+    cells. ``G`` leaves out their expected number (``error_rate * restore`` of the
+    injected cells, spread as ``F``; ``F`` includes the untouched wrong labels, so at
+    low scores this removes too few, never too many). Returns ``F(s)`` at the largest
+    ``s`` where the estimate is at most ``max_error`` (0 if none).
     """
     scores = np.asarray(scores, dtype=float)
     injected = np.asarray(injected, dtype=bool)
@@ -104,11 +104,51 @@ def easy_quantile(
     wrong_scores = np.sort(scores[injected])
     n, m = ordered.size, wrong_scores.size
     below = np.arange(1, n + 1) / n
-    restored = error_rate / (n_classes - 1) if n_classes is not None and n_classes > 1 else 0.0
+    restored = min(error_rate * restore, 1.0)
     counted = np.searchsorted(wrong_scores, ordered, side="right") - restored * m * below
     wrong = (np.maximum(counted, 0.0) + 1) / ((1 - restored) * m + 1)
     ok = np.flatnonzero(error_rate * wrong / below <= max_error)
     return float(below[ok[-1]]) if ok.size else 0.0
+
+
+def error_destinations(noise: np.ndarray) -> np.ndarray:
+    """Where the errors of each class go: the noise matrix without its diagonal, per row.
+
+    ``noise[t, c]`` = P(given ``c`` | true ``t``) (:func:`~napari_annotatability.core.
+    evidence.noise_matrix`); row ``t`` of the result is the probability that an error
+    on a cell of class ``t`` names class ``c``. Calibration errors injected along it
+    (:func:`~napari_annotatability.core.scores.inject_label_noise`) go into the classes
+    this data's annotation confuses, as its real errors do; a row without estimated
+    errors is uniform.
+    """
+    off = np.array(noise, dtype=float)
+    np.fill_diagonal(off, 0.0)
+    total = off.sum(axis=1, keepdims=True)
+    uniform = np.full_like(off, 1.0 / max(off.shape[0] - 1, 1))
+    np.fill_diagonal(uniform, 0.0)
+    return np.where(total > 0, off / np.where(total > 0, total, 1.0), uniform)
+
+
+def restore_probability(
+    posterior: np.ndarray, codes: np.ndarray, destinations: np.ndarray
+) -> float:
+    """Probability that an injected flip of a wrong label restores its true class.
+
+    A cell of true class ``t`` labelled ``c`` is restored when the flip sends ``c`` to
+    ``t`` (probability ``destinations[c, t]``); averaged over the cells with the weight
+    of each true class in ``posterior`` (cells x classes, the label evidence's). For
+    uniform destinations this is ``1 / (C - 1)``, also the answer when no label looks
+    wrong.
+    """
+    posterior = np.asarray(posterior, dtype=float)
+    codes = np.asarray(codes)
+    rows = np.arange(codes.size)
+    wrong = posterior.copy()
+    wrong[rows, codes] = 0.0
+    total = wrong.sum()
+    if total <= 0:
+        return 1.0 / max(destinations.shape[0] - 1, 1)
+    return float((wrong * destinations[codes]).sum() / total)
 
 
 def calibrate(
@@ -118,7 +158,7 @@ def calibrate(
     percentile: float = ERROR_RATE_PERCENTILE,
     max_easy_error: float = EASY_MAX_ERROR,
     max_ambiguity: float = EASY_MAX_AMBIGUITY,
-    n_classes: int | None = None,
+    restore: float = 0.0,
 ) -> EvidenceCutoffs:
     """The flags' cut-offs on ``scores``, from a run with injected errors or the posterior.
 
@@ -134,7 +174,7 @@ def calibrate(
         of cells lies as below the calibration run's cut-off (:func:`easy_quantile`).
         Without it, the score is read as a probability: above 0.5 Hard-to-learn,
         below ``max_easy_error`` Easy-to-learn, the expected number of errors its sum.
-    percentile, max_easy_error, max_ambiguity, n_classes
+    percentile, max_easy_error, max_ambiguity, restore
         See :func:`estimate_error_rate`, :func:`easy_quantile`, :func:`evidence_flags`.
     """
     scores = np.asarray(scores, dtype=float)
@@ -153,13 +193,13 @@ def calibrate(
     n_errors = round(rate * n)
     ordered = np.sort(scores)
     hard = float(ordered[n - n_errors]) if n_errors > 0 else float("inf")
-    share = easy_quantile(check, injected, rate, max_easy_error, n_classes)
+    share = easy_quantile(check, injected, rate, max_easy_error, restore)
     easy = float(np.quantile(scores, share)) if share > 0 else float("-inf")
     return EvidenceCutoffs(rate, n_errors, hard, easy, max_ambiguity, "noise injection")
 
 
 def describe_errors(n_errors: int, n_cells: int) -> str:
-    """``"about 212 of 3,636 labels (5.8%) look wrong"``: the estimate in words."""
+    """``"about 204 of 3,636 labels (5.6%) look wrong"``: the estimate in words."""
     if n_errors == 0:
         return f"no label looks wrong (0 of {n_cells:,})"
     share = n_errors / n_cells if n_cells else 0.0

@@ -9,8 +9,9 @@ import torch
 from napari_annotatability.core.dynamics import csr_parts, resolve_device
 from napari_annotatability.core.network import CSRParts
 
-#: Rows per block when a sparse matrix with few columns is made dense.
-_BLOCK = 65536
+#: Cells per block when a computation runs over all cells (bounded device memory; a
+#: sparse matrix with few columns is made dense a block at a time).
+BLOCK_CELLS = 65536
 
 
 def _to_device(X: np.ndarray | sp.spmatrix, device: torch.device):
@@ -70,8 +71,8 @@ def principal_components(
             return dense - dense.mean(axis=0)
         csr = sp.csr_matrix(X, dtype=np.float32)
         dense = np.empty((n, g), dtype=np.float32)
-        for start in range(0, n, _BLOCK):
-            dense[start : start + _BLOCK] = csr[start : start + _BLOCK].toarray()
+        for start in range(0, n, BLOCK_CELLS):
+            dense[start : start + BLOCK_CELLS] = csr[start : start + BLOCK_CELLS].toarray()
         return dense - dense.mean(axis=0)
     A, At, mean = _to_device(X, dev)
 

@@ -40,9 +40,13 @@ def confidence_and_variability(probabilities: np.ndarray) -> tuple[np.ndarray, n
 
 
 def inject_label_noise(
-    codes: np.ndarray, n_classes: int, rate: float, rng: np.random.Generator
+    codes: np.ndarray,
+    n_classes: int,
+    rate: float,
+    rng: np.random.Generator,
+    destinations: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Flip each label with probability ``rate`` to a uniformly chosen different class.
+    """Flip each label with probability ``rate`` to a different class.
 
     At least one cell is flipped (an extension: with few cells and a small rate the
     reference can flip none, which leaves the cut-offs undefined).
@@ -57,6 +61,10 @@ def inject_label_noise(
         Flip probability ``q`` in (0, 1).
     rng
         Random generator.
+    destinations
+        ``C x C``: row ``c`` the probabilities that a flipped label ``c`` becomes each
+        other class (diagonal 0). ``None``: uniformly chosen, as the reference does
+        (the same random draws).
 
     Returns
     -------
@@ -67,10 +75,19 @@ def inject_label_noise(
     flipped = rng.random(codes.size) < rate
     if not flipped.any():
         flipped[rng.integers(codes.size)] = True
-    # A uniformly chosen *different* class: shift by 1..C-1 modulo C.
-    shift = rng.integers(1, n_classes, size=int(flipped.sum()))
     noisy = codes.copy()
-    noisy[flipped] = (codes[flipped] + shift) % n_classes
+    if destinations is None:
+        # A uniformly chosen *different* class: shift by 1..C-1 modulo C.
+        shift = rng.integers(1, n_classes, size=int(flipped.sum()))
+        noisy[flipped] = (codes[flipped] + shift) % n_classes
+        return noisy, flipped
+    given = codes[flipped]
+    cumulative = np.cumsum(destinations, axis=1)[given]
+    draw = rng.random(given.size)[:, None] * cumulative[:, -1:]
+    moved = np.minimum((draw >= cumulative).sum(axis=1), n_classes - 1)
+    stuck = moved == given  # only by rounding at the last class
+    moved[stuck] = (given[stuck] + 1) % n_classes
+    noisy[flipped] = moved
     return noisy, flipped
 
 
