@@ -90,12 +90,7 @@ def measure(args) -> None:
                 **q.metrics(st.flipped, score, flags),
                 "seconds": sec,
             }
-            append(CSV, row, columns=None)
-            print(
-                f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {name}: AUROC "
-                f"{row['auroc']:.3f} {sec:.1f}s",
-                flush=True,
-            )
+            append(CSV, row, name, columns=None)
 
 
 def _lodo(frame: pd.DataFrame, configs: list[str]) -> list[str]:

@@ -95,12 +95,7 @@ def measure(args) -> None:
                     "spatial_weight": main.spatial_weight,
                     "seconds": sec,
                 }
-                append(CSV, row, columns=None)
-            print(
-                f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {name}: AUROC "
-                f"{row['auroc']:.3f} w {main.spatial_weight:.1f} {sec:.1f}s",
-                flush=True,
-            )
+                append(CSV, row, f"{name}, percentile {pct}", columns=None)
 
 
 def _choice_table(frame: pd.DataFrame) -> pd.DataFrame:

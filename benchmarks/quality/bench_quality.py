@@ -44,13 +44,27 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def append(path: Path, row: dict, columns: list[str] | None = COLUMNS) -> None:
-    """Append one row to a results CSV (header on the first); ``columns``: the CSV's
-    columns in order, missing ones empty (baselines have no flags); ``None``: the row's."""
+def append(path: Path, row: dict, what: str, columns: list[str] | None = COLUMNS) -> None:
+    """Append one measured row to a results CSV (header on the first) and print it.
+
+    ``columns``: the CSV's columns in order, missing ones empty (baselines have no flags);
+    ``None``: the row's. ``what``: the method or variant, for the printed line.
+    """
     frame = pd.DataFrame([row])
     if columns is not None:
         frame = frame.reindex(columns=columns)
     frame.to_csv(path, mode="a", header=not path.exists(), index=False)
+    flags = ""
+    if pd.notna(row.get("flagged_fraction", float("nan"))):
+        flags = (
+            f" flagged {row['flagged_fraction']:.2f} P {row['flag_precision']:.2f} "
+            f"R {row['flag_recall']:.2f}"
+        )
+    print(
+        f"{row['dataset']} {row['noise']} {row['rate']:.0%} s{row['seed']} {what}: "
+        f"AUROC {row['auroc']:.3f}{flags} {row['seconds']:.1f}s",
+        flush=True,
+    )
 
 
 @dataclass
@@ -146,15 +160,7 @@ def run_grid(args) -> None:
                 **extra,
                 "seconds": sec,
             }
-            append(MAIN_CSV, row)
-            print(
-                f"{st.folder} {args.noise} {st.rate:.0%} s{st.seed} {method}: "
-                f"AUROC {row['auroc']:.3f} "
-                f"flagged {row.get('flagged_fraction', float('nan')):.2f} "
-                f"P {row.get('flag_precision', float('nan')):.2f} "
-                f"R {row.get('flag_recall', float('nan')):.2f} {sec:.1f}s",
-                flush=True,
-            )
+            append(MAIN_CSV, row, method)
 
 
 def grid_arguments(description: str, *, rates: list[float]) -> argparse.ArgumentParser:
