@@ -328,3 +328,15 @@ def test_automatic_learning_rate_on_an_all_zero_input_is_a_clear_error():
     assert "conf" not in adata.obs  # nothing written
     nat.annotate(adata, "label", layer="empty", lr=0.001, epochs=2, suggest=False, device="cpu")
     assert adata.obs["conf"].notna().all()
+
+
+def test_labels_unrelated_to_the_data_are_not_all_called_wrong():
+    adata = synthetic_tissue(n_cells=600, n_genes=40, n_classes=3, seed=0)
+    rng = np.random.default_rng(0)
+    adata.obs["shuffled"] = adata.obs["label"].to_numpy()[rng.permutation(adata.n_obs)]
+    nat.annotate(adata, "shuffled", normalize=True, epochs=3, suggest=False, device="cpu")
+    evidence = adata.uns["annotatability"]["evidence"]
+    assert evidence["calibration"] == "posterior" and evidence["separation"] < 0.6
+    assert (adata.obs["shuffled_flag"] == "Hard-to-learn").mean() < 0.2
+    summary = nat.audit_summary(adata)
+    assert "uncertain: injected errors scored like correct labels" in summary

@@ -50,6 +50,7 @@ from napari_annotatability.core.evidence import (
     label_evidence,
 )
 from napari_annotatability.core.flag_calibration import (
+    MIN_SEPARATION,
     EvidenceCutoffs,
     describe_errors,
     evidence_flags,
@@ -168,6 +169,8 @@ class AnnotatabilityResult:
                 "noise_matrix": self.evidence.noise,
                 "seconds": float(self.evidence.seconds),
             }
+            if not np.isnan(cut.separation):
+                uns["evidence"]["separation"] = float(cut.separation)
         adata.uns[io.UNS_KEY] = uns
 
 
@@ -605,11 +608,16 @@ def audit_summary(adata: AnnData) -> str:
     n_cells = int(info["n_cells_used"])
     if "evidence" in info:
         evidence = info["evidence"]
-        how = (
-            "calibrated by noise injection"
-            if evidence["calibration"] == "noise injection"
-            else "mislabel score > 0.5"
-        )
+        apart = float(evidence.get("separation", float("nan")))
+        if evidence["calibration"] == "noise injection":
+            how = "calibrated by noise injection"
+        elif apart < MIN_SEPARATION:
+            how = (
+                f"mislabel score > 0.5; uncertain: injected errors scored like correct "
+                f"labels, AUROC {apart:.2f}"
+            )
+        else:
+            how = "mislabel score > 0.5"
         return f"{describe_errors(int(evidence['n_errors']), n_cells)} (label evidence, {how})"
     hard = int(info.get("flag_counts", {}).get(HARD, 0))
     return f"{hard:,} of {n_cells:,} labels flagged {HARD} by training dynamics"

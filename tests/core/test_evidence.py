@@ -124,6 +124,30 @@ def test_error_destinations_and_restore_probability():
     assert fc.restore_probability(np.eye(3)[codes], codes, dest) == pytest.approx(0.5)
 
 
+def test_separation_is_the_auroc_of_injected_against_untouched():
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.2])
+    injected = np.array([0, 0, 0, 1, 1, 1], dtype=bool)
+    assert fc.separation(scores, injected) == pytest.approx(roc_auc_score(injected, scores))
+
+
+def test_labels_the_data_cannot_support_get_no_count_from_the_injection():
+    # expression unrelated to the labels: injected errors score like the given labels,
+    # and a count read off them would call most labels wrong
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(600, 20)).astype(np.float32)
+    codes = rng.integers(0, 3, 600)
+    params = ev.EvidenceParams(spatial_neighbours=0)
+    embedding = ev.embed(X, None, params)
+    main = run_steps(ev.label_evidence(embedding, codes, 3, params))
+    check = run_steps(ev.calibration_scores(embedding, codes, 3, params, main, seed=1))
+    cut = fc.calibrate(main.mislabel_score, (check.scores, check.injected), restore=check.restore)
+    assert cut.separation < fc.MIN_SEPARATION
+    assert cut.method == "posterior"
+    assert cut.n_errors == int(np.sum(main.mislabel_score > 0.5)) < 0.2 * 600
+    # the same estimator on the injection alone would have said most labels are wrong
+    assert fc.estimate_error_rate(check.scores, check.injected) > 0.5
+
+
 def test_flags_take_exactly_the_estimated_count_and_easy_needs_a_clear_margin():
     scores = np.array([0.9, 0.8, 0.8, 0.3, 0.01, 0.0, 0.0])
     ambiguity = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.9, 0.2])

@@ -10,13 +10,17 @@ cells are Hard-to-learn, and how low a score must be for a label to be trusted
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, FLAG_CATEGORIES, HARD
+
+logger = logging.getLogger(__name__)
 
 #: Where on the injected errors' scores the error rate is read off (docs/quality.md).
 ERROR_RATE_PERCENTILE = 25.0
@@ -25,6 +29,10 @@ EASY_MAX_ERROR = 0.01
 #: Easy-to-learn cells also need the evidence to favour one class by this margin
 #: (``ambiguity < 1 - margin``): cells split between classes are Ambiguous.
 EASY_MAX_AMBIGUITY = 0.5
+#: Below this AUROC of the injected errors against the untouched cells (in the
+#: calibration run) the evidence cannot tell errors from correct labels on the data, and
+#: a count read off the injected errors would be meaningless (it approaches 100%).
+MIN_SEPARATION = 0.6
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,11 @@ class EvidenceCutoffs:
     max_ambiguity
         Largest ambiguity of an Easy-to-learn cell.
     method
-        ``"noise injection"`` or ``"posterior"`` (no calibration run).
+        ``"noise injection"``, or ``"posterior"`` (no calibration run, or one whose
+        injected errors scored like the correct labels).
+    separation
+        AUROC of the calibration run's injected errors against its untouched cells
+        (NaN without a calibration run).
     """
 
     error_rate: float
@@ -52,6 +64,7 @@ class EvidenceCutoffs:
     easy: float
     max_ambiguity: float
     method: str
+    separation: float = float("nan")
 
 
 def estimate_error_rate(
@@ -76,6 +89,14 @@ def estimate_error_rate(
     tau = np.percentile(scores[injected], percentile)
     above = float(np.mean(scores[~injected] >= tau))
     return min(1.0, above / (1 - percentile / 100))
+
+
+def separation(scores: np.ndarray, injected: np.ndarray) -> float:
+    """AUROC of the injected cells' scores against the untouched cells' (ties count half)."""
+    injected = np.asarray(injected, dtype=bool)
+    ranks = rankdata(np.asarray(scores, dtype=float))
+    n_in, n_out = int(injected.sum()), int((~injected).sum())
+    return float((ranks[injected].sum() - n_in * (n_in + 1) / 2) / (n_in * n_out))
 
 
 def easy_quantile(
@@ -172,14 +193,29 @@ def calibrate(
         (:func:`estimate_error_rate`); the ``round(rate * n)`` highest ``scores`` are
         Hard-to-learn; the Easy-to-learn cut-off is the score below which the same share
         of cells lies as below the calibration run's cut-off (:func:`easy_quantile`).
-        Without it, the score is read as a probability: above 0.5 Hard-to-learn,
-        below ``max_easy_error`` Easy-to-learn, the expected number of errors its sum.
+        Without it, or when the injected errors score like the untouched cells
+        (:func:`separation` below :data:`MIN_SEPARATION`: the evidence cannot tell errors
+        from correct labels on this data, and the count is not estimable), the score is
+        read as a probability: above 0.5 Hard-to-learn, below ``max_easy_error``
+        Easy-to-learn, the expected number of errors its sum.
     percentile, max_easy_error, max_ambiguity, restore
         See :func:`estimate_error_rate`, :func:`easy_quantile`, :func:`evidence_flags`.
     """
     scores = np.asarray(scores, dtype=float)
     n = scores.size
-    if injection is None:
+    apart = float("nan")
+    if injection is not None:
+        check, injected = injection
+        apart = separation(check, injected)
+        if apart < MIN_SEPARATION:
+            logger.warning(
+                "The injected errors scored like the correct labels (AUROC %.2f < %.2f): "
+                "the evidence cannot tell wrong labels apart on this data, so the number "
+                "of errors is not estimated; Hard-to-learn = mislabel score > 0.5.",
+                apart,
+                MIN_SEPARATION,
+            )
+    if injection is None or apart < MIN_SEPARATION:
         return EvidenceCutoffs(
             error_rate=float(scores.mean()),
             n_errors=int(np.sum(scores > 0.5)),
@@ -187,15 +223,15 @@ def calibrate(
             easy=max_easy_error,
             max_ambiguity=max_ambiguity,
             method="posterior",
+            separation=apart,
         )
-    check, injected = injection
     rate = estimate_error_rate(check, injected, percentile)
     n_errors = round(rate * n)
     ordered = np.sort(scores)
     hard = float(ordered[n - n_errors]) if n_errors > 0 else float("inf")
     share = easy_quantile(check, injected, rate, max_easy_error, restore)
     easy = float(np.quantile(scores, share)) if share > 0 else float("-inf")
-    return EvidenceCutoffs(rate, n_errors, hard, easy, max_ambiguity, "noise injection")
+    return EvidenceCutoffs(rate, n_errors, hard, easy, max_ambiguity, "noise injection", apart)
 
 
 def describe_errors(n_errors: int, n_cells: int) -> str:
