@@ -77,6 +77,13 @@ def test_sample_runs_on_the_bundled_data(tmp_path, monkeypatch):
     assert scored.n_obs == 3636 and "layer_flag" in scored.obs
 
 
+def test_a_missing_output_folder_is_refused_before_any_work(counts_file, tmp_path, capsys):
+    out = tmp_path / "missing" / "out.h5ad"
+    assert main(["score", str(counts_file), "--label", "label", "-o", str(out), *FAST]) == 2
+    assert f"Output folder {str(out.parent)!r} does not exist" in capsys.readouterr().err
+    assert not out.parent.exists()
+
+
 def test_refuses_to_overwrite_input_or_existing_output(counts_file, capsys):
     before = counts_file.read_bytes()
     assert main(["score", str(counts_file), "-o", str(counts_file), *FAST]) == 2

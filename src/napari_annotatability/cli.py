@@ -246,7 +246,11 @@ def _output_options(parser: argparse.ArgumentParser, output_help: str = "output 
 
 
 def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
-    """Refuse, before any work, to write over the input or an existing file."""
+    """Refuse, before any work, to write over the input, over a file, or into no folder."""
+    if not output.parent.is_dir():
+        raise AnnotatabilityInputError(
+            f"Output folder {str(output.parent)!r} does not exist; create it or choose another -o."
+        )
     if source is not None and output.resolve() == source.resolve() and not overwrite:
         raise AnnotatabilityInputError(
             f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
