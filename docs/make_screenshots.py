@@ -54,7 +54,7 @@ def audit(viewer: napari.Viewer) -> None:
     viewer.reset_view()
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
     flags = adata.obs["layer_flag"].value_counts().to_dict()
-    logger.warning("%s; flags %s", audit_summary(adata), flags)
+    logger.warning("%s; flags %s", audit_summary(adata, "layer"), flags)
     if "slipped" in adata.obs:
         hard = adata.obs["layer_flag"] == "Hard-to-learn"
         slipped = adata.obs["slipped"].to_numpy(dtype=bool)

@@ -45,7 +45,8 @@ def test_annotate_writes_everything_and_survives_a_file_round_trip(tmp_path):
         store_record=True,
     )
     obs = adata.obs
-    assert {"conf", "var", "label_flag", "label_suggested"} <= set(obs.columns)
+    assert {"label_conf", "label_var", "label_flag", "label_suggested"} <= set(obs.columns)
+    assert "conf" not in obs  # every result names its annotation
     assert list(obs["label_flag"].cat.categories) == list(FLAG_CATEGORIES)
     assert obs["label"].equals(original)  # the annotation itself is never overwritten
     hard = (obs["label_flag"] == HARD).to_numpy()
@@ -59,19 +60,19 @@ def test_annotate_writes_everything_and_survives_a_file_round_trip(tmp_path):
     assert (
         obs["label_suggested"][fixed].astype(str) == obs["true_label"][fixed].astype(str)
     ).mean() > 0.8
-    info = adata.uns["annotatability"]
+    info = adata.uns["label_annotatability"]
     assert info["label_key"] == "label"
     assert info["params"]["epochs"] == 30 and info["params"]["seed"] == 0
     assert info["device"] == "cpu"
     assert {"conf", "var", "percentile", "noise_rate", "n_flipped"} <= set(info["cutoffs"])
     assert "torch" in info["versions"]
     assert sum(info["flag_counts"].values()) == adata.n_obs
-    assert adata.obsm["annotatability_probabilities"].shape == (1500, 30)
+    assert adata.obsm["label_annotatability_probabilities"].shape == (1500, 30)
     path = tmp_path / "scored.h5ad"
     adata.write_h5ad(path)
     back = ad.read_h5ad(path)
-    np.testing.assert_array_equal(back.obs["conf"], obs["conf"])
-    assert back.uns["annotatability"]["cutoffs"]["conf"] == info["cutoffs"]["conf"]
+    np.testing.assert_array_equal(back.obs["label_conf"], obs["label_conf"])
+    assert back.uns["label_annotatability"]["cutoffs"]["conf"] == info["cutoffs"]["conf"]
     corrected = nat.corrected_labels(back, "label")
     assert (corrected[~hard] == obs["label"][~hard]).all()
 
@@ -84,7 +85,7 @@ def test_merfish_evidence_finds_the_flips_and_counts_them(load_shared):
     obs = adata.obs
     assert roc_auc_score(flipped, obs["noisy_mislabel_score"]) > 0.93
     hard = (obs["noisy_flag"] == HARD).to_numpy()
-    evidence = adata.uns["annotatability"]["evidence"]
+    evidence = adata.uns["noisy_annotatability"]["evidence"]
     assert evidence["n_errors"] == hard.sum()
     assert abs(hard.mean() - 0.1) < 0.1  # the count estimates the wrong labels
     assert flipped[hard].mean() > 0.5 and hard[flipped].mean() > 0.8
@@ -99,7 +100,7 @@ def test_merfish_evidence_finds_the_flips_and_counts_them(load_shared):
 def test_evidence_columns_summary_and_the_reference_flags():
     adata = synthetic_tissue(n_cells=800, n_genes=60, n_classes=4, noise_rate=0.1, seed=5)
     nat.annotate(adata, "label", normalize=True, epochs=5, device="cpu")
-    obs, info = adata.obs, adata.uns["annotatability"]
+    obs, info = adata.obs, adata.uns["label_annotatability"]
     for column in ("label_mislabel_score", "label_ambiguity"):
         assert obs[column].between(0, 1).all()
     assert list(obs["label_dynamics_flag"].cat.categories) == list(FLAG_CATEGORIES)
@@ -117,7 +118,7 @@ def test_evidence_columns_summary_and_the_reference_flags():
         adata, "label", normalize=True, epochs=5, suggest_epochs=5, device="cpu",
         **nat.REFERENCE_SETTINGS,
     )  # fmt: skip
-    obs, info = adata.obs, adata.uns["annotatability"]
+    obs, info = adata.obs, adata.uns["label_annotatability"]
     assert "label_mislabel_score" not in obs and "evidence" not in info
     pd.testing.assert_series_equal(obs["label_flag"], obs["label_dynamics_flag"], check_names=False)
     assert info["flags"] == "dynamics" and "Hard-to-learn by training" in nat.audit_summary(adata)
@@ -143,8 +144,8 @@ def test_min_steps_trains_small_data_more_and_leaves_large_data_alone():
 def test_annotate_copy_and_no_calibration(load_shared):
     adata = load_shared("visium_dlpfc_steam")
     out = nat.annotate(adata, "layer", epochs=3, calibrate=False, copy=True, device="cpu")
-    assert "conf" not in adata.obs and "conf" in out.obs
-    obs, info = out.obs, out.uns["annotatability"]
+    assert "layer_conf" not in adata.obs and "layer_conf" in out.obs
+    obs, info = out.obs, out.uns["layer_annotatability"]
     assert HARD not in set(obs["layer_dynamics_flag"])  # no cut-offs without calibration
     assert "cutoffs" not in info
     # the evidence flags by its posterior: Hard-to-learn where the score exceeds 0.5
@@ -171,11 +172,11 @@ def test_dropped_cells_get_nan(load_shared):
         drop_missing=True,
         device="cpu",
     )
-    assert adata.obs["conf"].iloc[:5].isna().all()
-    assert adata.obs["conf"].iloc[5:].notna().all()
+    assert adata.obs["partial_conf"].iloc[:5].isna().all()
+    assert adata.obs["partial_conf"].iloc[5:].notna().all()
     assert adata.obs["partial_flag"].iloc[:5].isna().all()
-    assert adata.uns["annotatability"]["n_cells_used"] == adata.n_obs - 5
-    assert adata.uns["annotatability"]["params"]["n_features"] == 500
+    assert adata.uns["partial_annotatability"]["n_cells_used"] == adata.n_obs - 5
+    assert adata.uns["partial_annotatability"]["params"]["n_features"] == 500
 
 
 def test_few_markers_need_min_width(load_shared):
@@ -187,8 +188,8 @@ def test_few_markers_need_min_width(load_shared):
         nat.annotate(adata, "phenotype", depth=5, epochs=2, device="cpu", min_width=None)
     with pytest.warns(UserWarning, match="single cell"):  # the default widens them to 64
         nat.annotate(adata, "phenotype", depth=5, epochs=2, suggest_epochs=2, device="cpu")
-    assert adata.obs["conf"].notna().all()
-    assert adata.uns["annotatability"]["params"]["min_width"] == 64
+    assert adata.obs["phenotype_conf"].notna().all()
+    assert adata.uns["phenotype_annotatability"]["params"]["min_width"] == 64
 
 
 @pytest.mark.filterwarnings("ignore:.*single cell:UserWarning")
@@ -198,7 +199,7 @@ def test_learning_rate_is_set_from_the_data_or_as_the_reference(load_shared):
     res = nat.annotate(
         adata, "phenotype", epochs=2, suggest=False, calibrate=False, device="cpu", copy=True
     )
-    params = res.uns["annotatability"]["params"]
+    params = res.uns["phenotype_annotatability"]["params"]
     assert params["lr"] == "auto"
     assert params["lr_used"] == pytest.approx(1 / mean_squared_norm, rel=1e-6)
     ref = nat.annotate(
@@ -211,8 +212,8 @@ def test_learning_rate_is_set_from_the_data_or_as_the_reference(load_shared):
         copy=True,
         **nat.REFERENCE_SETTINGS,
     )
-    assert ref.uns["annotatability"]["params"]["lr_used"] == 0.001
-    assert "min_width" not in ref.uns["annotatability"]["params"]  # None: reference widths
+    assert ref.uns["phenotype_annotatability"]["params"]["lr_used"] == 0.001
+    assert "min_width" not in ref.uns["phenotype_annotatability"]["params"]  # None: reference widths
     with pytest.raises(AnnotatabilityInputError, match="lr"):
         nat.annotate(adata, "phenotype", lr="fast", epochs=2, device="cpu")
 
@@ -223,10 +224,10 @@ def test_compare_two_annotations(load_shared):
     table = nat.compare_annotations(
         adata, "cell_type", "noisy", normalize=True, epochs=20, lr=0.05, device="cpu"
     )
-    assert list(table.columns) == ["conf", "var", "conf_noisy", "var_noisy"]
+    assert list(table.columns) == ["conf_cell_type", "var_cell_type", "conf_noisy", "var_noisy"]
     same = (adata.obs["noisy"] == adata.obs["cell_type"]).to_numpy()
-    np.testing.assert_allclose(table["conf"][same], table["conf_noisy"][same])
-    assert (table["conf_noisy"][~same] < table["conf"][~same]).mean() > 0.8
+    np.testing.assert_allclose(table["conf_cell_type"][same], table["conf_noisy"][same])
+    assert (table["conf_noisy"][~same] < table["conf_cell_type"][~same]).mean() > 0.8
     assert "conf_noisy" in adata.obs
 
 
@@ -294,13 +295,13 @@ def test_compare_annotations_with_dropped_cells():
 
 def test_stored_training_settings_train_again_alike(tmp_path):
     adata = synthetic_tissue(n_cells=400, n_genes=40, n_classes=3, seed=2)
-    assert nat.stored_training_settings(adata) == {}
+    assert nat.stored_training_settings(adata, "label") == {}
     nat.annotate(
         adata, "label", normalize=True, epochs=2, suggest=False, device="cpu", seed=4,
         **nat.REFERENCE_SETTINGS,
     )  # fmt: skip
     adata.write_h5ad(tmp_path / "a.h5ad")
-    settings = nat.stored_training_settings(ad.read_h5ad(tmp_path / "a.h5ad"))
+    settings = nat.stored_training_settings(ad.read_h5ad(tmp_path / "a.h5ad"), "label")
     assert settings == {
         "normalize": True,
         "drop_missing": False,
@@ -317,7 +318,7 @@ def test_stored_training_settings_train_again_alike(tmp_path):
     again = nat.annotate(
         adata, "label", epochs=2, suggest=False, device="cpu", copy=True, **settings
     )
-    assert again.uns["annotatability"]["params"]["lr_used"] == 0.001
+    assert again.uns["label_annotatability"]["params"]["lr_used"] == 0.001
 
 
 def test_automatic_learning_rate_on_an_all_zero_input_is_a_clear_error():
@@ -325,9 +326,9 @@ def test_automatic_learning_rate_on_an_all_zero_input_is_a_clear_error():
     adata.layers["empty"] = np.zeros(adata.shape, dtype=np.float32)
     with pytest.raises(AnnotatabilityInputError, match=r"every value is 0.*pass a number as lr"):
         nat.annotate(adata, "label", layer="empty", epochs=2, device="cpu")
-    assert "conf" not in adata.obs  # nothing written
+    assert "label_conf" not in adata.obs  # nothing written
     nat.annotate(adata, "label", layer="empty", lr=0.001, epochs=2, suggest=False, device="cpu")
-    assert adata.obs["conf"].notna().all()
+    assert adata.obs["label_conf"].notna().all()
 
 
 def test_labels_unrelated_to_the_data_are_not_all_called_wrong():
@@ -335,8 +336,56 @@ def test_labels_unrelated_to_the_data_are_not_all_called_wrong():
     rng = np.random.default_rng(0)
     adata.obs["shuffled"] = adata.obs["label"].to_numpy()[rng.permutation(adata.n_obs)]
     nat.annotate(adata, "shuffled", normalize=True, epochs=3, suggest=False, device="cpu")
-    evidence = adata.uns["annotatability"]["evidence"]
+    evidence = adata.uns["shuffled_annotatability"]["evidence"]
     assert evidence["calibration"] == "posterior" and evidence["separation"] < 0.6
     assert (adata.obs["shuffled_flag"] == "Hard-to-learn").mean() < 0.2
     summary = nat.audit_summary(adata)
     assert "uncertain: injected errors scored like correct labels" in summary
+
+
+def test_audits_of_two_annotations_sit_side_by_side():
+    adata = synthetic_tissue(n_cells=400, n_genes=40, n_classes=3, noise_rate=0.1, seed=3)
+    options = {"normalize": True, "epochs": 3, "suggest": False, "device": "cpu"}
+    nat.annotate(adata, "label", **options)
+    first = adata.obs[["label_conf", "label_var", "label_flag"]].copy()
+    first_info = dict(adata.uns["label_annotatability"])
+    nat.annotate(adata, "true_label", seed=1, **options)
+    # the second audit wrote its own keys and left the first one whole
+    pd.testing.assert_frame_equal(adata.obs[["label_conf", "label_var", "label_flag"]], first)
+    assert adata.uns["label_annotatability"]["params"] == first_info["params"]
+    assert adata.uns["true_label_annotatability"]["label_key"] == "true_label"
+    assert not np.array_equal(adata.obs["true_label_conf"], adata.obs["label_conf"])
+    with pytest.raises(AnnotatabilityInputError, match=r"several annotations \['label', 'true"):
+        nat.audit_summary(adata)
+    assert nat.audit_summary(adata, "true_label").startswith("about ")
+    with pytest.raises(AnnotatabilityInputError, match="No audit of 'other'"):
+        nat.gene_scores(adata, label_key="other")
+    # the reference package's names, for its notebooks
+    nat.reference_columns(adata, "label")
+    np.testing.assert_array_equal(adata.obs["conf"], first["label_conf"])
+    np.testing.assert_array_equal(adata.obs["var"], first["label_var"])
+
+
+def test_a_file_of_an_earlier_version_opens_with_keyed_names(tmp_path):
+    adata = synthetic_tissue(n_cells=300, n_genes=30, n_classes=3, seed=0)
+    nat.annotate(adata, "label", normalize=True, epochs=2, suggest=False, device="cpu",
+                 store_record=True)  # fmt: skip
+    # written as versions before 0.2 wrote it: one audit under unkeyed names
+    adata.obs = adata.obs.rename(columns={"label_conf": "conf", "label_var": "var"})
+    adata.uns["annotatability"] = adata.uns.pop("label_annotatability")
+    adata.obsm["annotatability_probabilities"] = adata.obsm.pop(
+        "label_annotatability_probabilities"
+    )
+    conf = adata.obs["conf"].to_numpy().copy()
+    adata.write_h5ad(tmp_path / "old.h5ad")
+
+    back = nat.read_anndata(tmp_path / "old.h5ad")
+    np.testing.assert_array_equal(back.obs["label_conf"], conf)
+    assert "conf" not in back.obs and "annotatability" not in back.uns
+    assert back.obsm["label_annotatability_probabilities"].shape == (300, 2)
+    assert nat.audit_summary(back).startswith("about ")
+    assert nat.stored_training_settings(back, "label")["normalize"] is True
+    # an AnnData of an earlier version already in memory is adopted on first use
+    old = ad.read_h5ad(tmp_path / "old.h5ad")
+    table = nat.gene_scores(old)
+    assert len(table) and "label_conf" in old.obs

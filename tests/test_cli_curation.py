@@ -123,7 +123,7 @@ def test_bad_edits_exit_2_with_one_line_and_write_nothing(server, tmp_path, caps
             ["--label-column", "conf"],
             "holds decimal numbers",
         ),
-        "float annotation": (tmp_path / "table.csv", ["--label", "conf"], "float64 values"),
+        "float annotation": (tmp_path / "table.csv", ["--label", "label_conf"], "float64 values"),
         "bool annotation": (tmp_path / "table.csv", ["--label", "is_flipped"], "bool values"),
         "missing label column": (
             tmp_path / "table.csv",
@@ -138,7 +138,7 @@ def test_bad_edits_exit_2_with_one_line_and_write_nothing(server, tmp_path, caps
             [],
             "tab-separated",
         ),
-        "no label column": (_write(tmp_path / "ids.csv", "cell_id\nc1\n"), [], "label columns"),
+        "no label column": (_write(tmp_path / "ids.csv", "cell_id\nc1\n"), [], "Cannot tell which column"),
     }
     before = _files(tmp_path)
     for case, (edits, extra, message) in cases.items():
@@ -186,3 +186,19 @@ def test_a_laptop_subset_replayed_on_the_full_real_data(load_shared, tmp_path, c
     np.testing.assert_array_equal(curated[20:], full.obs["leiden"].astype(str)[20:])
     assert back.obs["leiden_reviewed"].sum() == laptop.obs["leiden_reviewed"].sum()
     assert back.uns["spatial"].keys() == full.uns["spatial"].keys()
+
+
+def test_a_plain_two_column_table_is_applied(server, tmp_path, capsys):
+    path, _ = server
+    ids = list(nat.read_anndata(path).obs_names[:3])
+    table = _write(tmp_path / "plain.csv", "cell_id,label\n" + "".join(f"{i},type_1\n" for i in ids))
+    out = tmp_path / "out.h5ad"
+    assert main(["apply-edits", str(path), str(table), "--label", "label", "-o", str(out)]) == 0
+    assert list(nat.read_anndata(out).obs["label_curated"].iloc[:3]) == ["type_1"] * 3
+    # a table whose label column cannot be told names the option that chooses it
+    both = _write(tmp_path / "two.csv", f"cell_id,cell type,note\n{ids[0]},type_1,x\n")
+    out2 = tmp_path / "out2.h5ad"
+    assert main(["apply-edits", str(path), str(both), "--label", "label", "-o", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "columns: ['cell_id', 'cell type', 'note']" in err and "--label-column" in err
+    assert not out2.exists()

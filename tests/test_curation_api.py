@@ -185,8 +185,8 @@ def test_round_trip_keeps_every_slot_and_the_curation(
             original,
             back,
             added_obs={
-                "conf",
-                "var",
+                f"{label}_conf",
+                f"{label}_var",
                 f"{label}_flag",
                 f"{label}_dynamics_flag",
                 f"{label}_mislabel_score",
@@ -195,7 +195,7 @@ def test_round_trip_keeps_every_slot_and_the_curation(
                 f"{label}_curated",
                 f"{label}_reviewed",
             },
-            added_uns={"annotatability", EDITS_KEY},
+            added_uns={f"{label}_annotatability", EDITS_KEY},
         )
         pd.testing.assert_series_equal(back.obs[f"{label}_curated"], curated)
         np.testing.assert_array_equal(back.obs[f"{label}_reviewed"], work.obs[f"{label}_reviewed"])
@@ -375,7 +375,7 @@ def test_export_curation_csv_tsv_and_checks(synthetic_pair, tmp_path):
     table = nat.read_edits(csv)
     pd.testing.assert_frame_equal(nat.read_edits(tsv), table)
     assert list(table["curated"].iloc[:2]) == ["new, with comma"] * 2
-    np.testing.assert_array_equal(table["conf"], adata.obs["conf"])  # full precision
+    np.testing.assert_array_equal(table["conf"], adata.obs["label_conf"])  # full precision
     assert table["reviewed"].dtype == bool and table["reviewed"].sum() == 2
     with pytest.raises(AnnotatabilityInputError, match="already exists"):
         nat.export_curation(adata, "label", csv)
@@ -441,7 +441,9 @@ def test_apply_edits_leaves_the_data_as_it_was_on_bad_input(synthetic_pair):
         r"\['typo'\] are not classes": pd.DataFrame({"cell_id": ids, "curated": ["typo"] * 3}),
         "decimal numbers": pd.DataFrame({"cell_id": ids, "curated": ["0.5", "0.25", "1"]}),
         "are empty": pd.DataFrame({"cell_id": ids, "curated": ["type_0", None, ""]}),
-        "label columns": pd.DataFrame({"cell_id": ids, "label": ["type_0"] * 3}),
+        "Cannot tell which column": pd.DataFrame(
+            {"cell_id": ids, "cell type": ["type_0"] * 3, "note": ["x"] * 3}
+        ),
     }
     for message, table in bad.items():
         with pytest.raises(AnnotatabilityInputError, match=message):
@@ -451,7 +453,7 @@ def test_apply_edits_leaves_the_data_as_it_was_on_bad_input(synthetic_pair):
     with pytest.raises(AnnotatabilityInputError, match="decimal numbers"):
         nat.apply_edits(adata, "label", floats, allow_new_labels=True)
     with pytest.raises(AnnotatabilityInputError, match="not cell-type labels"):
-        nat.apply_edits(adata, "conf", pd.DataFrame({"cell_id": ids, "curated": ["a"] * 3}))
+        nat.apply_edits(adata, "label_conf", pd.DataFrame({"cell_id": ids, "curated": ["a"] * 3}))
     assert list(adata.obs.columns) == columns
 
 

@@ -74,6 +74,6 @@ def test_graph_errors(scored):
     adata = scored.copy()
     with pytest.raises(AnnotatabilityInputError, match="'X_umap' not found"):
         nat.trainability_graph(adata, use_rep="X_umap")
-    del adata.obs["conf"]
-    with pytest.raises(AnnotatabilityInputError, match="No confidence"):
+    del adata.uns["label_annotatability"]
+    with pytest.raises(AnnotatabilityInputError, match="No audit in adata"):
         nat.trainability_graph(adata)

@@ -4,13 +4,13 @@ The public Python API is scanpy-style and never imports napari or Qt::
 
     import napari_annotatability as nat
 
-    nat.annotate(adata, "cell_type")  # writes obs["conf"], obs["var"], flags, suggestions
+    nat.annotate(adata, "cell_type")  # obs["cell_type_conf"], ..._flag, ..._suggested
     nat.curate(adata, "cell_type").relabel([0, 5], "B cell")  # obs["cell_type_curated"]
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from napari_annotatability.api import (
     REFERENCE_SETTINGS,
@@ -25,6 +25,7 @@ from napari_annotatability.api import (
     gene_scores,
     ranked_genes,
     read_edits,
+    reference_columns,
     stored_training_settings,
     trainability_graph,
     training_dynamics,
@@ -48,6 +49,7 @@ __all__ = [
     "ranked_genes",
     "read_anndata",
     "read_edits",
+    "reference_columns",
     "save_curated",
     "stored_training_settings",
     "trainability_graph",

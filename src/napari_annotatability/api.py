@@ -2,7 +2,7 @@
 
 >>> import napari_annotatability as nat
 >>> nat.annotate(adata, "cell_type")            # doctest: +SKIP
->>> adata.obs[["conf", "var", "cell_type_flag", "cell_type_suggested"]]  # doctest: +SKIP
+>>> adata.obs[["cell_type_conf", "cell_type_flag", "cell_type_suggested"]]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from napari_annotatability.core.curation import (
     Curation,
     Edit,
     curated_key,
+    edits_label_column,
     export_table,
     reviewed_key,
 )
@@ -115,11 +116,16 @@ class AnnotatabilityResult:
     evidence_cutoffs: EvidenceCutoffs | None = None
 
     def write(self, adata: AnnData, *, store_record: bool = False) -> None:
-        """Write the results into ``adata`` (obs columns and ``uns["annotatability"]``)."""
+        """Write the results into ``adata``, every key named after the annotation.
+
+        Replaces an earlier audit of the same annotation entirely (columns of a kind
+        this run did not compute are removed); audits of other annotations are untouched.
+        """
         mask = self.cell_mask
         obs = adata.obs
-        obs[io.CONF_KEY] = _expand(self.conf, mask, np.nan)
-        obs[io.VAR_KEY] = _expand(self.var, mask, np.nan)
+        io.adopt_unkeyed_audit(adata)
+        obs[io.conf_key(self.label_key)] = _expand(self.conf, mask, np.nan)
+        obs[io.var_key(self.label_key)] = _expand(self.var, mask, np.nan)
         flags = _expand_flags(self.flags, mask)
         obs[io.flag_key(self.label_key)] = flags
         dynamics = self.flags if self.dynamics_flags is None else self.dynamics_flags
@@ -136,8 +142,14 @@ class AnnotatabilityResult:
             obs[io.suggestion_key(self.label_key)] = pd.Categorical(
                 _expand(self.suggested, mask, np.nan), categories=list(self.classes)
             )
+        elif io.suggestion_key(self.label_key) in obs.columns:
+            del obs[io.suggestion_key(self.label_key)]
         if store_record:
-            adata.obsm[io.RECORD_KEY] = _expand(self.record.probabilities.T, mask, np.nan)
+            adata.obsm[io.record_key(self.label_key)] = _expand(
+                self.record.probabilities.T, mask, np.nan
+            )
+        elif io.record_key(self.label_key) in adata.obsm:
+            del adata.obsm[io.record_key(self.label_key)]  # it would be an earlier run's
         counts = pd.Series(flags).value_counts()
         uns = {
             "label_key": self.label_key,
@@ -171,7 +183,7 @@ class AnnotatabilityResult:
             }
             if not np.isnan(cut.separation):
                 uns["evidence"]["separation"] = float(cut.separation)
-        adata.uns[io.UNS_KEY] = uns
+        adata.uns[io.audit_key(self.label_key)] = uns
 
 
 def _isnan(value: object) -> bool:
@@ -524,7 +536,7 @@ def annotate(
         Return an annotated copy instead of writing into ``adata``.
     store_record
         Also store the cells x epochs probability record in
-        ``obsm["annotatability_probabilities"]``.
+        ``obsm[f"{label_key}_annotatability_probabilities"]``.
     progress
         ``True`` for a progress bar, or a callable receiving each progress update.
     **kwargs
@@ -540,7 +552,7 @@ def annotate(
             Network and training (defaults 50, ``"auto"``, 0.9, 256, 3, ``True``).
             ``lr="auto"`` is ``1 / mean_i |x_i|^2`` of the input, at least the
             reference's 0.001 (logged, and kept in
-            ``uns["annotatability"]["params"]["lr_used"]``).
+            ``uns[f"{label_key}_annotatability"]["params"]["lr_used"]``).
         seed
             Seed of every network and random draw (default 0).
         device
@@ -572,12 +584,14 @@ def annotate(
 
     Returns
     -------
-    The annotated copy if ``copy=True``, else ``None``. Writes ``obs["conf"]``,
-    ``obs["var"]``, ``obs[f"{label_key}_flag"]``, ``obs[f"{label_key}_dynamics_flag"]``,
-    ``obs[f"{label_key}_suggested"]``, with the evidence
-    ``obs[f"{label_key}_mislabel_score"]`` and ``obs[f"{label_key}_ambiguity"]``, and
-    ``uns["annotatability"]`` (its ``"evidence"`` entry holds the estimated number of
-    wrong labels).
+    The annotated copy if ``copy=True``, else ``None``. Writes ``obs[f"{label_key}_conf"]``,
+    ``obs[f"{label_key}_var"]``, ``obs[f"{label_key}_flag"]``,
+    ``obs[f"{label_key}_dynamics_flag"]``, ``obs[f"{label_key}_suggested"]``, with the
+    evidence ``obs[f"{label_key}_mislabel_score"]`` and ``obs[f"{label_key}_ambiguity"]``,
+    and ``uns[f"{label_key}_annotatability"]`` (its ``"evidence"`` entry holds the
+    estimated number of wrong labels). Every key names the annotation, so audits of
+    several annotations sit side by side; :func:`reference_columns` copies conf and var
+    to the reference package's ``obs["conf"]`` and ``obs["var"]``.
     """
     steps = annotate_steps(adata, label_key, **kwargs)
     result = run_steps(steps, progress)
@@ -593,18 +607,55 @@ _INPUT_SETTINGS = ("layer", "use_rep", "normalize", "n_top_genes", "drop_missing
 _FLAG_SETTINGS = ("flags", "spatial_neighbours", "n_folds")
 
 
-def audit_summary(adata: AnnData) -> str:
-    """One sentence on the audit in ``adata``: how many labels look wrong, by which flags.
+def audited_key(adata: AnnData, label_key: str | None = None) -> str:
+    """The annotation whose audit to use: ``label_key``, or the only one audited.
 
-    E.g. ``"about 204 of 3,636 labels (5.6%) look wrong (label evidence, calibrated by
-    noise injection)"``; for a ``flags="dynamics"`` audit, the count of Hard-to-learn
-    cells by conf and var.
+    Raises a clear error when that annotation has no audit, or when ``label_key`` is
+    ``None`` and ``adata`` holds none or several.
     """
-    info = adata.uns.get(io.UNS_KEY)
-    if not info:
+    io.adopt_unkeyed_audit(adata)
+    audited = io.audited_keys(adata)
+    if label_key is not None:
+        if label_key not in audited:
+            raise AnnotatabilityInputError(
+                f"No audit of {label_key!r} in adata.uns[{io.audit_key(label_key)!r}] "
+                f"(audited: {audited or 'none'}); run annotate(adata, {label_key!r}) "
+                "(CLI: napari-annotatability score --label) first."
+            )
+        return label_key
+    if len(audited) == 1:
+        return audited[0]
+    if not audited:
         raise AnnotatabilityInputError(
-            "No audit in adata.uns['annotatability']; run annotate(adata, label_key) first."
+            "No audit in adata; run annotate(adata, label_key) (CLI: napari-annotatability "
+            "score) first."
         )
+    raise AnnotatabilityInputError(
+        f"adata holds audits of several annotations {audited}; choose one with "
+        "label_key=... (CLI: --label)."
+    )
+
+
+def reference_columns(adata: AnnData, label_key: str | None = None) -> None:
+    """Copy the audit's confidence and variability to ``obs["conf"]`` and ``obs["var"]``.
+
+    The reference package's names, for notebooks written for it. Copies of
+    ``obs[f"{label_key}_conf"]`` and ``obs[f"{label_key}_var"]``; a later audit does not
+    update them.
+    """
+    key = audited_key(adata, label_key)
+    adata.obs[io.REFERENCE_CONF] = adata.obs[io.conf_key(key)].to_numpy()
+    adata.obs[io.REFERENCE_VAR] = adata.obs[io.var_key(key)].to_numpy()
+
+
+def audit_summary(adata: AnnData, label_key: str | None = None) -> str:
+    """One sentence on the audit of ``label_key`` (default: the only one in ``adata``).
+
+    How many labels look wrong, by which flags: e.g. ``"about 204 of 3,636 labels
+    (5.6%) look wrong (label evidence, calibrated by noise injection)"``; for a
+    ``flags="dynamics"`` audit, the count of Hard-to-learn cells by conf and var.
+    """
+    info = adata.uns[io.audit_key(audited_key(adata, label_key))]
     n_cells = int(info["n_cells_used"])
     if "evidence" in info:
         evidence = info["evidence"]
@@ -623,16 +674,17 @@ def audit_summary(adata: AnnData) -> str:
     return f"{hard:,} of {n_cells:,} labels flagged {HARD} by training dynamics"
 
 
-def stored_training_settings(adata: AnnData) -> dict:
-    """The input and training settings of the audit stored in ``adata``, to train alike.
+def stored_training_settings(adata: AnnData, label_key: str) -> dict:
+    """The input and training settings of the audit of ``label_key``, to train alike.
 
-    Read from ``uns["annotatability"]["params"]`` (written by :func:`annotate`, which
-    stores every setting but leaves out those that are ``None``). Every training setting
-    is returned, an absent one as ``None`` (e.g. ``min_width`` of a run at the reference's
-    widths, whose default is not ``None``); input settings only when stored (their
-    defaults are ``None`` anyway). Empty when ``adata`` holds no audit.
+    Read from ``uns[f"{label_key}_annotatability"]["params"]`` (written by
+    :func:`annotate`, which stores every setting but leaves out those that are ``None``).
+    Every training setting is returned, an absent one as ``None`` (e.g. ``min_width`` of
+    a run at the reference's widths, whose default is not ``None``); input settings only
+    when stored (their defaults are ``None`` anyway). Empty when there is no such audit.
     """
-    params = adata.uns.get(io.UNS_KEY, {}).get("params", {})
+    io.adopt_unkeyed_audit(adata)
+    params = (io.audit_info(adata, label_key) or {}).get("params", {})
     if not params:
         return {}
     training = [f.name for f in dataclasses.fields(TrainingParams) if f.name != "epochs"]
@@ -735,9 +787,10 @@ def training_dynamics(
 def compare_annotations(adata: AnnData, label_key: str, other_key: str, **kwargs) -> pd.DataFrame:
     """Train on one annotation while recording a second one (METHOD 1.7).
 
-    Writes ``obs["conf"]``/``obs["var"]`` for ``label_key`` and
-    ``obs[f"conf_{other_key}"]``/``obs[f"var_{other_key}"]`` for the second
-    annotation, and returns the four columns as a table (NaN for left-out cells).
+    Writes ``obs[f"conf_{label_key}"]``/``obs[f"var_{label_key}"]`` for the annotation
+    trained on and ``obs[f"conf_{other_key}"]``/``obs[f"var_{other_key}"]`` for the
+    second one (an audit's ``obs[f"{label_key}_conf"]`` is left alone), and returns the
+    four columns as a table (NaN for left-out cells).
 
     Parameters
     ----------
@@ -755,8 +808,8 @@ def compare_annotations(adata: AnnData, label_key: str, other_key: str, **kwargs
     conf_b, var_b = confidence_and_variability(record.other_probabilities)
     table = pd.DataFrame(
         {
-            io.CONF_KEY: _expand(conf, mask, np.nan),
-            io.VAR_KEY: _expand(var, mask, np.nan),
+            f"conf_{label_key}": _expand(conf, mask, np.nan),
+            f"var_{label_key}": _expand(var, mask, np.nan),
             f"conf_{other_key}": _expand(conf_b, mask, np.nan),
             f"var_{other_key}": _expand(var_b, mask, np.nan),
         },
@@ -791,7 +844,8 @@ def corrected_labels(adata: AnnData, label_key: str) -> pd.Series:
 def gene_scores(
     adata: AnnData,
     *,
-    conf_key: str = io.CONF_KEY,
+    label_key: str | None = None,
+    conf_key: str | None = None,
     layer: str | None = None,
     min_counts: float = 100,
     power: float = 1,
@@ -806,9 +860,11 @@ def gene_scores(
     Parameters
     ----------
     adata
-        Data with ``obs[conf_key]`` (run :func:`annotate` first).
+        Data with an audit (run :func:`annotate` first).
+    label_key
+        The audited annotation whose confidence to use (default: the only one audited).
     conf_key
-        The confidence column.
+        Another confidence column to use instead (e.g. the reference's ``"conf"``).
     layer
         Score ``adata.layers[layer]`` instead of ``X`` (e.g. raw counts).
     min_counts, power, power_low
@@ -823,7 +879,7 @@ def gene_scores(
     from napari_annotatability.core.genes import gene_scores as _scores
     from napari_annotatability.core.inputs import select_matrix
 
-    _require_confidence(adata, conf_key)
+    conf_key = confidence_key(adata, label_key, conf_key)
     X, _, _ = select_matrix(adata, layer=layer)
     scores = _scores(
         X,
@@ -858,12 +914,16 @@ def gene_scores(
     return ranked_genes(adata)
 
 
-def _require_confidence(adata: AnnData, conf_key: str) -> None:
+def confidence_key(adata: AnnData, label_key: str | None, conf_key: str | None) -> str:
+    """The confidence column to use: ``conf_key``, else that of the audit of ``label_key``."""
+    if conf_key is None:
+        return io.conf_key(audited_key(adata, label_key))
     if conf_key not in adata.obs.columns:
         raise AnnotatabilityInputError(
             f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) "
-            "(CLI: napari-annotatability score) first."
+            "(CLI: napari-annotatability score) first, or leave conf_key out."
         )
+    return conf_key
 
 
 def ranked_genes(adata: AnnData) -> pd.DataFrame:
@@ -891,7 +951,8 @@ def ranked_genes(adata: AnnData) -> pd.DataFrame:
 def trainability_graph(
     adata: AnnData,
     *,
-    conf_key: str = io.CONF_KEY,
+    label_key: str | None = None,
+    conf_key: str | None = None,
     use_rep: str = "X_pca",
     alpha: float = 0.9,
     k: int = 15,
@@ -910,9 +971,10 @@ def trainability_graph(
     Parameters
     ----------
     adata
-        Data with ``obs[conf_key]``.
-    conf_key
-        The confidence column.
+        Data with an audit (run :func:`annotate` first).
+    label_key, conf_key
+        The audited annotation whose confidence to use (default: the only one audited),
+        or another confidence column.
     use_rep
         The embedding in ``obsm``.
     alpha, k
@@ -927,6 +989,7 @@ def trainability_graph(
     """
     compute_trainability_graph(
         adata,
+        label_key=label_key,
         conf_key=conf_key,
         use_rep=use_rep,
         alpha=alpha,
@@ -966,7 +1029,8 @@ class GraphResult:
 def compute_trainability_graph(
     adata: AnnData,
     *,
-    conf_key: str = io.CONF_KEY,
+    label_key: str | None = None,
+    conf_key: str | None = None,
     use_rep: str = "X_pca",
     alpha: float = 0.9,
     k: int = 15,
@@ -977,7 +1041,7 @@ def compute_trainability_graph(
     """Compute what :func:`trainability_graph` writes, leaving ``adata`` unchanged."""
     from napari_annotatability.core import graph as g
 
-    _require_confidence(adata, conf_key)
+    conf_key = confidence_key(adata, label_key, conf_key)
     if key_added in adata.uns and not overwrite:
         raise AnnotatabilityInputError(
             f"adata.uns[{key_added!r}] already holds a graph; choose another key_added "
@@ -1177,7 +1241,7 @@ def read_edits(path: str | os.PathLike) -> pd.DataFrame:
         raise AnnotatabilityInputError(
             f"Edits file {str(path)!r} has a header but no rows: nothing to apply."
         )
-    for column in ("mislabel_score", io.CONF_KEY, io.VAR_KEY):
+    for column in ("mislabel_score", "conf", "var"):
         if column in table.columns:
             with contextlib.suppress(ValueError, TypeError):
                 table[column] = table[column].astype(float)  # exact, unlike the C parser
@@ -1198,19 +1262,9 @@ def _parse_bool(values: pd.Series) -> pd.Series | None:
     return text.isin(_TRUE)
 
 
-def _label_column(edits: pd.DataFrame, label_key: str, label_column: str | None) -> str | None:
-    """The column :func:`~napari_annotatability.core.curation.apply_edits` will read."""
-    if label_column is not None:
-        return label_column if label_column in edits.columns else None
-    candidates = ("curated", curated_key(label_key), "new")
-    return next((c for c in candidates if c in edits.columns), None)
-
-
 def _prepare_edits(edits: pd.DataFrame, label_key: str, label_column: str | None) -> pd.DataFrame:
     """Drop what there is nothing to replay; refuse a column of measurements as labels."""
-    column = _label_column(edits, label_key, label_column)
-    if column is None or "cell_id" not in edits.columns:
-        return edits  # the core function says which column is missing
+    column = edits_label_column(list(edits.columns), label_key, label_column)
     labels = edits[column]
     filled = labels.dropna()
     numbers = pd.to_numeric(filled.astype(str), errors="coerce") if filled.size else filled

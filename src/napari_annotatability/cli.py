@@ -137,10 +137,11 @@ def _parser() -> argparse.ArgumentParser:
 
     genes = sub.add_parser(
         "genes",
-        help="score genes by their association with confidence (needs obs['conf'])",
+        help="score genes by their association with confidence (after 'score')",
         description="Gene scores (METHOD 4) into var; a ranked table to CSV.",
     )
-    genes.add_argument("input", type=Path, help="scored .h5ad (from 'score')")
+    genes.add_argument("input", type=Path, help="scored .h5ad or .zarr (from 'score')")
+    genes.add_argument("--label", help=_AUDITED_LABEL_HELP)
     genes.add_argument("--layer", help="score adata.layers[LAYER] instead of X")
     genes.add_argument("--min-counts", type=float, default=100)
     genes.add_argument("--power", type=float, default=1)
@@ -151,10 +152,11 @@ def _parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser(
         "graph",
-        help="build the trainability-aware kNN graph (needs obs['conf'])",
+        help="build the trainability-aware kNN graph (after 'score')",
         description="Trainability-aware graph (METHOD 5) in scanpy's neighbours layout.",
     )
-    graph.add_argument("input", type=Path, help="scored .h5ad (from 'score')")
+    graph.add_argument("input", type=Path, help="scored .h5ad or .zarr (from 'score')")
+    graph.add_argument("--label", help=_AUDITED_LABEL_HELP)
     graph.add_argument("--alpha", type=float, default=0.9)
     graph.add_argument("--k", type=int, default=15)
     graph.add_argument("--use-rep", default="X_pca", help="embedding in obsm (PCA if missing)")
@@ -235,6 +237,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_AUDITED_LABEL_HELP = "the audited annotation whose confidence to use (default: the only one)"
+
+
 def _output_options(parser: argparse.ArgumentParser, output_help: str = "output .h5ad") -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help=output_help)
     parser.add_argument(
@@ -247,6 +252,10 @@ def _output_options(parser: argparse.ArgumentParser, output_help: str = "output 
 
 def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
     """Refuse, before any work, to write over the input, over a file, or into no folder."""
+    if output.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        from napari_annotatability.core.anndata_io import anndata_format
+
+        anndata_format(output)  # an AnnData suffix (.h5ad or .zarr)
     if not output.parent.is_dir():
         raise AnnotatabilityInputError(
             f"Output folder {str(output.parent)!r} does not exist; create it or choose another -o."
@@ -262,10 +271,17 @@ def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
 
 
 def _read_for_output(args: argparse.Namespace):
+    _check_output(args.input, args.output, args.overwrite)
+    return _read_input(args.input)
+
+
+def _read_input(path: Path):
+    """Read any AnnData the plugin opens (``.h5ad``, ``.zarr``), with unique cell ids."""
     from napari_annotatability.core import anndata_io as io
 
-    _check_output(args.input, args.output, args.overwrite)
-    return io.read_h5ad(args.input)
+    adata = io.read_anndata(path)
+    io.require_unique_cell_ids(adata)
+    return adata
 
 
 def _genes(args: argparse.Namespace) -> int:
@@ -275,12 +291,13 @@ def _genes(args: argparse.Namespace) -> int:
     adata = _read_for_output(args)
     table = api.gene_scores(
         adata,
+        label_key=args.label,
         layer=args.layer,
         min_counts=args.min_counts,
         power=args.power,
         power_low=args.power_low,
     )
-    io.write_h5ad_atomic(adata, args.output, overwrite=args.overwrite)
+    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
     if args.csv is not None:
         io.write_csv_atomic(table, args.csv, overwrite=args.overwrite)
     info = adata.uns["annotatability_genes"]
@@ -300,6 +317,7 @@ def _graph(args: argparse.Namespace) -> int:
     adata = _read_for_output(args)
     api.trainability_graph(
         adata,
+        label_key=args.label,
         use_rep=args.use_rep,
         alpha=args.alpha,
         k=args.k,
@@ -307,7 +325,7 @@ def _graph(args: argparse.Namespace) -> int:
         mean_distance=args.mean_distance,
         overwrite=args.overwrite,
     )
-    io.write_h5ad_atomic(adata, args.output, overwrite=args.overwrite)
+    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
     params = adata.uns[args.key_added]["params"]
     sys.stdout.write(
         f"Built the trainability-aware graph (k={args.k}, alpha={args.alpha:g}, "
@@ -363,7 +381,7 @@ def _score(args: argparse.Namespace) -> int:
     overwrite = args.overwrite or (args.sample and args.output is None)
     # the input itself may be replaced only with an explicit --overwrite
     _check_output(None if args.sample else args.input, output, overwrite)
-    adata = datasets.visium_dlpfc() if args.sample else io.read_h5ad(args.input)
+    adata = datasets.visium_dlpfc() if args.sample else _read_input(args.input)
     label = args.label or adata.uns.get("label_key")
     if label is None:
         raise AnnotatabilityInputError(
@@ -395,7 +413,7 @@ def _score(args: argparse.Namespace) -> int:
     )
     result = api.run_steps(steps, progress=not args.quiet)
     result.write(adata, store_record=args.store_record)
-    io.write_h5ad_atomic(adata, output, overwrite=overwrite)
+    io.write_anndata_atomic(adata, output, overwrite=overwrite)
     _report(adata, str(label), output)
     return 0
 
@@ -404,20 +422,20 @@ def _report(adata, label: str, output: Path) -> None:
     from napari_annotatability.api import audit_summary
     from napari_annotatability.core import anndata_io as io
 
-    info = adata.uns[io.UNS_KEY]
+    info = adata.uns[io.audit_key(label)]
     lines = [
         f"Scored {info['n_cells_used']} cells on {info['device']} "
         f"in {info['params']['total_seconds']:.1f} s; wrote {output}",
-        f"  {audit_summary(adata)}",
-        f"  mean confidence {adata.obs[io.CONF_KEY].mean():.3f}",
+        f"  {audit_summary(adata, label)}",
+        f"  mean confidence {adata.obs[io.conf_key(label)].mean():.3f}",
     ]
     if "cutoffs" in info:
         cut = info["cutoffs"]
         lines.append(f"  dynamics cut-offs: conf <= {cut['conf']:.4f}, var <= {cut['var']:.4f}")
     lines += [f"  {flag}: {count}" for flag, count in info["flag_counts"].items()]
     written = [
-        io.CONF_KEY,
-        io.VAR_KEY,
+        io.conf_key(label),
+        io.var_key(label),
         io.flag_key(label),
         io.mislabel_key(label),
         io.ambiguity_key(label),
@@ -455,10 +473,9 @@ def _apply_edits(args: argparse.Namespace) -> int:
     from napari_annotatability import api
     from napari_annotatability.core import anndata_io as io
 
-    io.anndata_format(args.output)  # a usable suffix, before any work
     _check_output(args.input, args.output, args.overwrite)
     edits = api.read_edits(args.edits)
-    adata = io.read_anndata(args.input)
+    adata = _read_input(args.input)
     label = _label_of(args, adata)
     curation = api.curate(adata, label)
     classes_before = set(curation.classes)
@@ -490,7 +507,7 @@ def _export_curation(args: argparse.Namespace) -> int:
 
     api.table_separator(args.output)  # a usable suffix, before reading the data
     _check_output(args.input, args.output, args.overwrite)
-    adata = io.read_anndata(args.input)
+    adata = _read_input(args.input)
     label = _label_of(args, adata)
     api.export_curation(adata, label, args.output, overwrite=args.overwrite)
     obs = adata.obs

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from napari_annotatability.core.anndata_io import read_h5ad
+from napari_annotatability.core.anndata_io import read_anndata
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import inject_label_noise
 
@@ -31,7 +31,7 @@ def visium_dlpfc() -> AnnData:
     """
     resource = files("napari_annotatability") / "data" / "visium_dlpfc_steam.h5ad"
     with as_file(resource) as path:
-        adata = read_h5ad(path)
+        adata = read_anndata(path)
     adata.uns["label_key"] = SAMPLE_LABEL_KEY
     return adata
 

@@ -40,7 +40,7 @@ def test_filters_select_exactly_the_matching_cells(dlpfc_scored):
     widget._conf_min.value, widget._conf_max.value = 0.0, 0.2
     chosen = widget.select_matching()
     obs = adata.obs
-    expected = np.flatnonzero(((obs["layer_flag"] == HARD) & (obs["conf"] <= 0.2)).to_numpy())
+    expected = np.flatnonzero(((obs["layer_flag"] == HARD) & (obs["layer_conf"] <= 0.2)).to_numpy())
     np.testing.assert_array_equal(chosen, expected)
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
     # the count and the class breakdown are shown
@@ -148,20 +148,35 @@ def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
     pd.testing.assert_series_equal(adata.obs["layer"], original)  # never touched
 
 
-def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored):
+def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path):
     viewer = dlpfc_scored
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
     # an audit trained by hand-set settings: the retrain must train the same way
     api.annotate(adata, "layer", epochs=5, suggest_epochs=5, lr=0.002, min_width=None)
+    audited = adata.obs[["layer_conf", "layer_var", "layer_flag", "layer_suggested"]].copy()
+    audit = dict(adata.uns["layer_annotatability"])
     widget = CurationWidget(viewer, threaded=False)
     widget.accept_all()
     widget._epochs.value = 5
     widget.retrain()
-    params = adata.uns["annotatability"]["params"]
-    assert adata.uns["annotatability"]["label_key"] == "layer_curated"
+    params = adata.uns["layer_curated_annotatability"]["params"]
+    assert adata.uns["layer_curated_annotatability"]["label_key"] == "layer_curated"
     assert (params["lr_used"], params["epochs"]) == (0.002, 5)
     assert "min_width" not in params  # the reference's widths, as in the audit
-    table = adata.uns["annotatability_flag_changes"]
+    # the runs never mix: the audit of the original labels is whole beside the new one
+    after = adata.obs[["layer_conf", "layer_var", "layer_flag", "layer_suggested"]]
+    pd.testing.assert_frame_equal(after, audited)
+    assert adata.uns["layer_annotatability"]["params"] == audit["params"]
+    assert not np.array_equal(adata.obs["layer_curated_conf"], adata.obs["layer_conf"])
+    # the filters and the export read the audit of the annotation being curated
+    widget._flag.value = HARD
+    widget._conf_min.value, widget._conf_max.value = 0.0, 0.3
+    expected = (adata.obs["layer_flag"] == HARD) & (adata.obs["layer_conf"] <= 0.3)
+    np.testing.assert_array_equal(widget.select_matching(), np.flatnonzero(expected))
+    exported = pd.read_csv(widget.export_table(tmp_path / "curation.csv"))
+    np.testing.assert_allclose(exported["conf"], audited["layer_conf"])
+    assert (exported["flag"] == audited["layer_flag"].astype(str).to_numpy()).all()
+    table = adata.uns["layer_curated_flag_changes"]
     assert table.to_numpy().sum() == adata.n_obs
     expected = pd.crosstab(adata.obs["layer_flag"], adata.obs["layer_curated_flag"])
     for before in expected.index:

@@ -15,8 +15,8 @@ def test_map_plots_every_scored_cell_by_flag(trained_viewer):
     widget = DataMapWidget(trained_viewer)
     adata = trained_viewer.layers["cells"].metadata["adata"]
     assert len(widget._xy) == adata.n_obs
-    np.testing.assert_allclose(widget._xy[:, 1], adata.obs["conf"])
-    np.testing.assert_allclose(widget._xy[:, 0], adata.obs["var"])
+    np.testing.assert_allclose(widget._xy[:, 1], adata.obs["label_conf"])
+    np.testing.assert_allclose(widget._xy[:, 0], adata.obs["label_var"])
     legend = [t.get_text() for t in widget.axes.get_legend().get_texts()]
     counts = adata.obs["label_flag"].value_counts()
     for flag, n in counts.items():
@@ -32,7 +32,7 @@ def test_region_on_the_map_selects_those_cells_on_the_tissue(trained_viewer):
     # everything with confidence below 0.5
     region = np.array([[-1, -1], [2, -1], [2, 0.5], [-1, 0.5]])
     chosen = widget.select_region(region)
-    expected = np.flatnonzero(adata.obs["conf"].to_numpy() < 0.5)
+    expected = np.flatnonzero(adata.obs["label_conf"].to_numpy() < 0.5)
     assert expected.size > 0
     np.testing.assert_array_equal(np.sort(chosen), expected)
     for layer in viewer.layers:

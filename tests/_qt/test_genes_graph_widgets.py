@@ -109,8 +109,9 @@ def test_graph_threaded_on_real_data(dlpfc_viewer, qtbot):
 def test_graph_before_training_notifies(synthetic_viewer, notifications):
     widget = GraphWidget(synthetic_viewer, threaded=False)
     widget.build()
-    assert any("No confidence" in m for m in notifications.messages), notifications.messages
-    assert "No confidence" in widget._status.value
+    message = "No audit of 'label' yet: train in 'Audit annotation' first."
+    assert message in notifications.messages, notifications.messages
+    assert widget._status.value == message
 
 
 def test_graph_keeps_an_existing_key_unless_replacing(trained_viewer, notifications):

@@ -51,7 +51,7 @@ def test_learning_rate_and_width_default_to_ours_and_can_be_the_reference(synthe
     assert (settings["lr"], settings["min_width"], settings["min_steps"]) == (0.001, None, None)
     quick_settings(widget)
     widget.train()
-    params = synthetic_viewer.layers["cells"].metadata["adata"].uns["annotatability"]["params"]
+    params = synthetic_viewer.layers["cells"].metadata["adata"].uns["label_annotatability"]["params"]
     assert params["lr_used"] == 0.001 and "min_width" not in params
 
 
@@ -95,12 +95,12 @@ def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
     assert RUNNING not in shown, "the running layer goes once the run is done"
     flags = shown["flags"]
     # every per-cell value is in the features, so hovering shows it
-    for column in ("cell_id", "label", "conf", "var", "label_flag"):
+    for column in ("cell_id", "label", "label_conf", "label_var", "label_flag"):
         assert column in flags.features.columns
-    np.testing.assert_allclose(flags.features["conf"], adata.obs["conf"])
+    np.testing.assert_allclose(flags.features["label_conf"], adata.obs["label_conf"])
     assert set(flags.features["label_flag"].astype(str)) <= set(FLAG_CATEGORIES)
     # the source layer's hover now shows the scores too
-    assert "conf" in viewer.layers["cells"].features.columns
+    assert "label_conf" in viewer.layers["cells"].features.columns
     # only the flags are shown at first, the other results wait behind their eye icon
     assert flags.visible and not shown["confidence"].visible
     assert not viewer.layers["cells"].visible, "flags cover every cell: labels hidden below"
@@ -116,7 +116,7 @@ def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
         assert (suggested.features["label_flag"] == HARD).all()
     # confidence colours: low confidence bright, high dark
     conf = shown["confidence"]
-    order = np.argsort(conf.features["conf"].to_numpy())
+    order = np.argsort(conf.features["label_conf"].to_numpy())
     low, high = conf.face_color[order[0], :3].sum(), conf.face_color[order[-1], :3].sum()
     assert low > high
 
@@ -127,7 +127,7 @@ def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
     assert len(viewer.layers) == n_layers, "a re-run replaces the results layers"
     again = roles(viewer)
     assert again["confidence"] is shown["confidence"] and again["confidence"].visible
-    np.testing.assert_allclose(again["flags"].features["conf"], adata.obs["conf"])
+    np.testing.assert_allclose(again["flags"].features["label_conf"], adata.obs["label_conf"])
 
 
 def test_threaded_training_on_real_data(dlpfc_viewer, qtbot):
@@ -140,8 +140,8 @@ def test_threaded_training_on_real_data(dlpfc_viewer, qtbot):
     # the worker may finish before a signal could be connected: wait on its effect
     qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
-    assert adata.obs["conf"].notna().all()
-    assert adata.uns["annotatability"]["params"]["epochs"] == 4
+    assert adata.obs["layer_conf"].notna().all()
+    assert adata.uns["layer_annotatability"]["params"]["epochs"] == 4
     shown = roles(viewer)
     assert {"confidence", "variability", "flags"} <= set(shown)
     assert len(shown["flags"].data) == adata.n_obs
@@ -156,8 +156,8 @@ def test_cancel_keeps_the_previous_results(synthetic_viewer, qtbot):
     quick_settings(widget, epochs=5)
     widget.train()
     adata = viewer.layers["cells"].metadata["adata"]
-    before = adata.obs[["conf", "var", "label_flag"]].copy()
-    flags_before = roles(viewer)["flags"].features["conf"].to_numpy().copy()
+    before = adata.obs[["label_conf", "label_var", "label_flag"]].copy()
+    flags_before = roles(viewer)["flags"].features["label_conf"].to_numpy().copy()
 
     widget.threaded = True
     widget._epochs.value = 5000
@@ -172,8 +172,8 @@ def test_cancel_keeps_the_previous_results(synthetic_viewer, qtbot):
         widget._cancel.clicked.emit()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=10_000)
     assert len(seen) < 5000
-    pd.testing.assert_frame_equal(adata.obs[["conf", "var", "label_flag"]], before)
-    np.testing.assert_array_equal(roles(viewer)["flags"].features["conf"], flags_before)
+    pd.testing.assert_frame_equal(adata.obs[["label_conf", "label_var", "label_flag"]], before)
+    np.testing.assert_array_equal(roles(viewer)["flags"].features["label_conf"], flags_before)
     assert RUNNING not in roles(viewer)
     assert "Cancelled" in widget._status.value
     assert widget._train.enabled
@@ -202,7 +202,7 @@ def test_bad_label_column_notifies_without_crash(
     widget.train()
     assert any(expected in m for m in notifications.messages), notifications.messages
     assert expected in widget._status.value
-    assert "conf" not in adata.obs.columns
+    assert "label_conf" not in adata.obs.columns
     assert not roles(viewer)
     assert widget._train.enabled
 

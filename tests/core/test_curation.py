@@ -55,7 +55,7 @@ def test_log_undo_redo(scored):
     assert list(log["how"]) == ["manual", "manual", "keep"]
     assert list(log["cell_id"]) == list(adata.obs_names[[0, 1, 2]])
     assert log["old"].iloc[0] == before[0] and log["new"].iloc[0] == target
-    np.testing.assert_allclose(log["conf"], adata.obs["conf"].to_numpy()[[0, 1, 2]])
+    np.testing.assert_allclose(log["conf"], adata.obs["label_conf"].to_numpy()[[0, 1, 2]])
     assert set(log["flag"]) <= {"Easy-to-learn", "Ambiguous", "Hard-to-learn"}
     assert curation.n_reviewed() == 3
 
@@ -160,3 +160,11 @@ def test_log_survives_a_round_trip(scored, tmp_path):
     again = Curation(back, "label")
     assert len(again.log) == 1 and again.log["new"].iloc[0] == "c3"
     assert again.labels([0])[0] == "c3"
+
+
+def test_duplicate_cell_ids_cannot_be_curated():
+    adata = datasets.synthetic_tissue(n_cells=50, n_genes=10, n_classes=2, seed=0)
+    adata.obs_names = ["x", *adata.obs_names[1:-1], "x"]
+    with pytest.raises(AnnotatabilityInputError, match="not unique: 1 id appears more than once, e.g. 'x' x2"):
+        Curation(adata, "label")
+    assert "label_curated" not in adata.obs

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from napari.utils.notifications import show_warning
 
 from napari_annotatability._napari.images import (
     image_layer,
@@ -24,7 +25,7 @@ from napari_annotatability._napari.images import (
     spot_diameter,
 )
 from napari_annotatability._napari.layers import cells_layer
-from napari_annotatability.core.anndata_io import read_anndata
+from napari_annotatability.core.anndata_io import duplicated_cell_ids, read_anndata
 from napari_annotatability.core.coordinates import coordinate_source
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
@@ -100,6 +101,14 @@ def read_layers(path: str | Sequence[str]) -> list[tuple]:
     layers: list[tuple] = []
     for one in paths:
         adata = read_anndata(one)
+        duplicated = duplicated_cell_ids(adata)
+        if duplicated:
+            adata.obs_names_make_unique()
+            show_warning(
+                f"{Path(one).name}: the cell ids (obs_names) were not unique ({duplicated}); "
+                "they were made unique by appending -1, -2, ... so that edits can be keyed "
+                "by cell id. Saved files and exported tables use the new ids."
+            )
         label_key = guess_label_key(adata)
         logger.info("Opened %s: %d cells, label key %r.", one, adata.n_obs, label_key)
         for data, kwargs, kind in anndata_layers(adata, label_key):

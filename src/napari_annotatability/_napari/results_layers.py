@@ -95,14 +95,14 @@ def _points(view: CellsView, role: str, keep: np.ndarray, colour: dict) -> tuple
 
 
 def _scored(view: CellsView) -> np.ndarray:
-    conf = view.adata.obs[io.CONF_KEY].to_numpy(dtype=float)[view.positions]
+    conf = view.adata.obs[io.conf_key(view.label_key)].to_numpy(dtype=float)[view.positions]
     return np.isfinite(conf)
 
 
 def confidence_layer(view: CellsView) -> tuple:
     """Scored cells coloured by confidence, unconfident ones bright."""
     colour = {
-        "face_color": io.CONF_KEY,
+        "face_color": io.conf_key(view.label_key),
         "face_colormap": confidence_colormap(),
         "face_contrast_limits": (0.0, 1.0),
     }
@@ -112,10 +112,10 @@ def confidence_layer(view: CellsView) -> tuple:
 def variability_layer(view: CellsView) -> tuple:
     """Scored cells coloured by variability, variable ones bright (limits 0-99th pct)."""
     keep = _scored(view)
-    values = view.adata.obs[io.VAR_KEY].to_numpy(dtype=float)[view.positions][keep]
+    values = view.adata.obs[io.var_key(view.label_key)].to_numpy(dtype=float)[view.positions][keep]
     top = float(np.percentile(values, 99)) if values.size else 0.5
     colour = {
-        "face_color": io.VAR_KEY,
+        "face_color": io.var_key(view.label_key),
         "face_colormap": "magma",
         "face_contrast_limits": (0.0, max(top, 1e-6)),
     }
@@ -176,7 +176,7 @@ def suggestions_layer(view: CellsView, class_colors: dict[str, str]) -> tuple | 
 
 def results_layers(view: CellsView, class_colors: dict[str, str]) -> dict[str, tuple]:
     """Every result layer of ``view`` that has something to show, by role."""
-    if io.CONF_KEY not in view.adata.obs.columns:
+    if io.conf_key(view.label_key) not in view.adata.obs.columns:
         return {}
     built = {
         "variability": variability_layer(view),

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: Role of the layer that shows the confidence while a network trains.
 RUNNING = "running confidence"
+#: Feature of that layer holding the confidence so far.
+RUNNING_CONF = "conf"
 #: Roles shown when a result layer is first created; the others start hidden.
 VISIBLE_ROLES = ("flags",)
 
@@ -162,13 +164,13 @@ def show_running_confidence(viewer: Viewer, source: Points, conf: np.ndarray) ->
     values = np.asarray(conf, dtype=float)[view.positions]
     layer = result_layer(viewer, source, RUNNING)
     if layer is None:
-        features = {"cell_id": view.adata.obs_names[view.positions], io.CONF_KEY: values}
+        features = {"cell_id": view.adata.obs_names[view.positions], RUNNING_CONF: values}
         metadata = {**source.metadata, "role": RUNNING}
         layer = Points(
             view.coords,
             name=f"{view.prefix} {view.label_key} {RUNNING}".strip(),
             features=features,
-            face_color=io.CONF_KEY,
+            face_color=RUNNING_CONF,
             face_colormap=confidence_colormap(),
             face_contrast_limits=(0.0, 1.0),
             size=view.size,
@@ -178,7 +180,7 @@ def show_running_confidence(viewer: Viewer, source: Points, conf: np.ndarray) ->
         viewer.layers.insert(viewer.layers.index(source) + 1, layer)
         return layer
     features = layer.features.copy()
-    features[io.CONF_KEY] = values
+    features[RUNNING_CONF] = values
     layer.features = features
     layer.refresh_colors(update_color_mapping=False)
     return layer

@@ -7,6 +7,7 @@ from magicgui.widgets import ComboBox, Container
 from napari.layers import Points
 
 from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability.core import anndata_io as io
 
 
 class CellsWidget(Container):
@@ -41,6 +42,20 @@ class CellsWidget(Container):
         if self._cells.value is None and available:
             self._cells.value = available[0]
         self.layers_changed()
+
+    def audited_cells(self) -> tuple[Points | None, str]:
+        """The chosen cells layer when its annotation has an audit, else ``None`` and why."""
+        source = self._cells.value
+        if source is None:
+            return None, "No cells: open data or a sample first."
+        key = source.metadata.get("label_key")
+        if key is None:
+            return None, f"The layer {source.name!r} shows no annotation; open the data with one."
+        adata = source.metadata["adata"]
+        io.adopt_unkeyed_audit(adata)
+        if io.audit_info(adata, key) is None:
+            return None, f"No audit of {key!r} yet: train in 'Audit annotation' first."
+        return source, ""
 
     def layers_changed(self) -> None:
         """What else follows the viewer's layers (choices that depend on the cells)."""

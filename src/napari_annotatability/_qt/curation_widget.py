@@ -88,8 +88,9 @@ def filter_cells(
         column = io.suggestion_key(label_key)
         values = obs[column].astype(object) if column in obs else pd.Series(None, index=obs.index)
         keep &= values.notna() if suggested == "has a suggestion" else values == suggested
-    if io.CONF_KEY in obs and tuple(conf_range) != (0.0, 1.0):
-        conf = obs[io.CONF_KEY].to_numpy(dtype=float)
+    conf_key = io.conf_key(label_key)
+    if conf_key in obs and tuple(conf_range) != (0.0, 1.0):
+        conf = obs[conf_key].to_numpy(dtype=float)
         keep &= (conf >= conf_range[0]) & (conf <= conf_range[1])
     return np.flatnonzero(keep)
 
@@ -478,7 +479,7 @@ class CurationWidget(CellsWidget):
             show_error("Train on the original annotation first (Audit annotation).")
             return None
         # train as the audit being curated did (its input, learning rate, widths, ...)
-        settings = {**api.stored_training_settings(curation.adata), "epochs": self._epochs.value}
+        settings = {**api.stored_training_settings(curation.adata, curation.label_key), "epochs": self._epochs.value}
         self._status.value = f"Retraining on {curation.curated}..."
         self._retrain.enabled = False
         self.worker = start_task(
@@ -509,7 +510,7 @@ class CurationWidget(CellsWidget):
         table = flag_changes(
             curation.adata, io.flag_key(curation.label_key), io.flag_key(curation.curated)
         )
-        curation.adata.uns["annotatability_flag_changes"] = table
+        curation.adata.uns[f"{curation.curated}_flag_changes"] = table
         self._show_changes(table)
         moved = int(table.to_numpy().sum() - np.trace(table.to_numpy()))
         self._status.value = (

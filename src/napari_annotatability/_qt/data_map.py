@@ -108,7 +108,8 @@ class DataMapWidget(CellsWidget):
         self._highlight = None
         source = self._cells.value
         obs = None if source is None else source.metadata["adata"].obs
-        if obs is None or io.CONF_KEY not in obs.columns:
+        label_key = None if source is None else source.metadata.get("label_key")
+        if obs is None or label_key is None or io.conf_key(label_key) not in obs.columns:
             self._positions = np.zeros(0, dtype=np.int64)
             self._xy = np.zeros((0, 2))
             self._status.value = "No confidence yet: train in 'Audit annotation' first."
@@ -116,12 +117,12 @@ class DataMapWidget(CellsWidget):
             return
         cells = source.metadata.get("cells")
         positions = np.arange(len(obs)) if cells is None else np.asarray(cells)
-        conf = obs[io.CONF_KEY].to_numpy(dtype=float)[positions]
-        var = obs[io.VAR_KEY].to_numpy(dtype=float)[positions]
+        conf = obs[io.conf_key(label_key)].to_numpy(dtype=float)[positions]
+        var = obs[io.var_key(label_key)].to_numpy(dtype=float)[positions]
         scored = np.isfinite(conf) & np.isfinite(var)
         self._positions = positions[scored]
         self._xy = np.column_stack([var[scored], conf[scored]])
-        flag_column = io.flag_key(source.metadata["label_key"])
+        flag_column = io.flag_key(label_key)
         flags = (
             obs[flag_column].astype(object).to_numpy()[self._positions]
             if flag_column in obs.columns

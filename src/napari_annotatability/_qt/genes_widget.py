@@ -121,6 +121,7 @@ class GenesWidget(CellsWidget):
         try:
             self.table = api.gene_scores(
                 source.metadata["adata"],
+                label_key=source.metadata.get("label_key"),
                 layer=self._layer_key(),
                 min_counts=self._min_counts.value if self._count_filter.value else -np.inf,
             )

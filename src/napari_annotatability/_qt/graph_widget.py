@@ -101,9 +101,10 @@ class GraphWidget(CellsWidget):
 
     def build(self) -> FunctionWorker | None:
         """Compute the graph (in a worker when threaded) and write it on the main thread."""
-        source = self._cells.value
+        source, problem = self.audited_cells()
         if source is None:
-            show_error("No cells: open an .h5ad file or a sample first.")
+            self._status.value = problem
+            show_error(problem)
             return None
         key = self._key.value.strip()
         if not key:
@@ -111,6 +112,7 @@ class GraphWidget(CellsWidget):
             return None
         self._source = source
         kwargs = {
+            "label_key": source.metadata["label_key"],
             "use_rep": self._use_rep.value,
             "alpha": self._alpha.value,
             "k": self._k.value,

@@ -50,7 +50,7 @@ def review_order(obs, label_key: str) -> np.ndarray:
     key = io.mislabel_key(label_key)
     if key in obs.columns:
         return -obs[key].to_numpy(dtype=float)
-    return obs[io.CONF_KEY].to_numpy(dtype=float)
+    return obs[io.conf_key(label_key)].to_numpy(dtype=float)
 
 
 class ReviewWidget(CellsWidget):
@@ -207,8 +207,8 @@ class ReviewWidget(CellsWidget):
         score = f"mislabel score {cell[score_key]:.3f}, " if score_key in obs.columns else ""
         self._cell.value = (
             f"{adata.obs_names[position]}: label {cell[curation.label_key]}, "
-            f"curated {curation.labels([position])[0]}; {score}conf {cell[io.CONF_KEY]:.3f}, "
-            f"var {cell[io.VAR_KEY]:.3f}, {cell[io.flag_key(curation.label_key)]}; "
+            f"curated {curation.labels([position])[0]}; {score}conf {cell[io.conf_key(curation.label_key)]:.3f}, "
+            f"var {cell[io.var_key(curation.label_key)]:.3f}, {cell[io.flag_key(curation.label_key)]}; "
             f"suggestion {suggested if suggested is not None else 'none'}; "
             f"neighbours: {neighbours}."
         )

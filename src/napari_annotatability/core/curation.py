@@ -117,6 +117,8 @@ class Curation:
                 f"adata.obs[{label_key!r}] holds {column.dtype} values, not cell-type labels; "
                 "curate a categorical or text column."
             )
+        io.require_unique_cell_ids(adata)
+        io.adopt_unkeyed_audit(adata)
         self.adata = adata
         self.label_key = label_key
         self.curated = curated_key(label_key)
@@ -286,9 +288,10 @@ class Curation:
 
     def _append_log(self, positions, old, new, how: str, time: str | None = None) -> None:
         obs = self.adata.obs
+        conf_column = io.conf_key(self.label_key)
         conf = (
-            obs[io.CONF_KEY].to_numpy(dtype=float)[positions]
-            if io.CONF_KEY in obs.columns
+            obs[conf_column].to_numpy(dtype=float)[positions]
+            if conf_column in obs.columns
             else np.full(positions.size, np.nan)
         )
         flag_column = io.flag_key(self.label_key)
@@ -322,6 +325,7 @@ def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
     obs = adata.obs
     if label_key not in obs.columns:
         raise AnnotatabilityInputError(f"Label key {label_key!r} not found in adata.obs.")
+    io.adopt_unkeyed_audit(adata)
     curated = curated_key(label_key)
 
     def column(key: str, fill) -> np.ndarray:
@@ -336,14 +340,46 @@ def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
             "original": original.to_numpy(),
             "curated": column(curated, None) if curated in obs.columns else original.to_numpy(),
             "mislabel_score": column(io.mislabel_key(label_key), np.nan),
-            "conf": column(io.CONF_KEY, np.nan),
-            "var": column(io.VAR_KEY, np.nan),
+            "conf": column(io.conf_key(label_key), np.nan),
+            "var": column(io.var_key(label_key), np.nan),
             "flag": column(io.flag_key(label_key), None),
             "suggestion": column(io.suggestion_key(label_key), None),
             "reviewed": column(reviewed_key(label_key), False).astype(bool),
         }
     )
     return table[list(EXPORT_COLUMNS)]
+
+
+def edits_label_column(columns: list[str], label_key: str, label_column: str | None) -> str:
+    """The column of an edits table that holds the curated labels.
+
+    ``label_column`` when given; else the first of ``curated``,
+    ``f"{label_key}_curated"``, ``new`` and ``label_key`` present; else, in a table of
+    ``cell_id`` and one other column, that column. A clear error otherwise, naming the
+    option that chooses it.
+    """
+    if "cell_id" not in columns:
+        raise AnnotatabilityInputError(
+            f"The edits table has no 'cell_id' column; columns: {columns}."
+        )
+    if label_column is not None:
+        if label_column not in columns:
+            raise AnnotatabilityInputError(
+                f"Column {label_column!r} not in the edits table; columns: {columns}."
+            )
+        return label_column
+    candidates = ("curated", curated_key(label_key), "new", label_key)
+    found = next((c for c in candidates if c in columns), None)
+    if found is not None:
+        return found
+    others = [c for c in columns if c != "cell_id"]
+    if len(others) == 1:
+        return others[0]
+    raise AnnotatabilityInputError(
+        f"Cannot tell which column of the edits table holds the curated labels: none of "
+        f"{list(candidates)} is there; columns: {columns}. Name it with "
+        "label_column=... (CLI: --label-column COLUMN)."
+    )
 
 
 def apply_edits(
@@ -369,8 +405,8 @@ def apply_edits(
     edits
         A table with ``cell_id`` and the curated label (``curated`` by default).
     label_column
-        The column of ``edits`` holding the curated label (``curated``, else
-        ``f"{label_key}_curated"``, else ``new``).
+        The column of ``edits`` holding the curated label (default: see
+        :func:`edits_label_column`).
     allow_new_labels
         Accept labels that are not yet classes of the annotation.
 
@@ -378,22 +414,7 @@ def apply_edits(
     -------
     The edit applied (cells whose curated label differs from the current one).
     """
-    if "cell_id" not in edits.columns:
-        raise AnnotatabilityInputError(
-            f"The edits table has no 'cell_id' column; columns: {list(edits.columns)}."
-        )
-    if label_column is None:
-        candidates = ("curated", curated_key(label_key), "new")
-        label_column = next((c for c in candidates if c in edits.columns), None)
-        if label_column is None:
-            raise AnnotatabilityInputError(
-                f"The edits table has none of the label columns {list(candidates)}; "
-                f"columns: {list(edits.columns)}."
-            )
-    elif label_column not in edits.columns:
-        raise AnnotatabilityInputError(
-            f"Column {label_column!r} not in the edits table; columns: {list(edits.columns)}."
-        )
+    label_column = edits_label_column(list(edits.columns), label_key, label_column)
     ids = edits["cell_id"].astype(str).to_numpy()
     positions = adata.obs_names.get_indexer(ids)
     unknown = ids[positions < 0]
