@@ -213,7 +213,9 @@ def test_learning_rate_is_set_from_the_data_or_as_the_reference(load_shared):
         **nat.REFERENCE_SETTINGS,
     )
     assert ref.uns["phenotype_annotatability"]["params"]["lr_used"] == 0.001
-    assert "min_width" not in ref.uns["phenotype_annotatability"]["params"]  # None: reference widths
+    assert (
+        "min_width" not in ref.uns["phenotype_annotatability"]["params"]
+    )  # None: reference widths
     with pytest.raises(AnnotatabilityInputError, match="lr"):
         nat.annotate(adata, "phenotype", lr="fast", epochs=2, device="cpu")
 

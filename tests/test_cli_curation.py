@@ -138,7 +138,11 @@ def test_bad_edits_exit_2_with_one_line_and_write_nothing(server, tmp_path, caps
             [],
             "tab-separated",
         ),
-        "no label column": (_write(tmp_path / "ids.csv", "cell_id\nc1\n"), [], "Cannot tell which column"),
+        "no label column": (
+            _write(tmp_path / "ids.csv", "cell_id\nc1\n"),
+            [],
+            "Cannot tell which column",
+        ),
     }
     before = _files(tmp_path)
     for case, (edits, extra, message) in cases.items():
@@ -191,7 +195,9 @@ def test_a_laptop_subset_replayed_on_the_full_real_data(load_shared, tmp_path, c
 def test_a_plain_two_column_table_is_applied(server, tmp_path, capsys):
     path, _ = server
     ids = list(nat.read_anndata(path).obs_names[:3])
-    table = _write(tmp_path / "plain.csv", "cell_id,label\n" + "".join(f"{i},type_1\n" for i in ids))
+    table = _write(
+        tmp_path / "plain.csv", "cell_id,label\n" + "".join(f"{i},type_1\n" for i in ids)
+    )
     out = tmp_path / "out.h5ad"
     assert main(["apply-edits", str(path), str(table), "--label", "label", "-o", str(out)]) == 0
     assert list(nat.read_anndata(out).obs["label_curated"].iloc[:3]) == ["type_1"] * 3

@@ -502,7 +502,6 @@ def _apply_edits(args: argparse.Namespace) -> int:
 
 def _export_curation(args: argparse.Namespace) -> int:
     from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
     from napari_annotatability.core.curation import curated_key, reviewed_key
 
     api.table_separator(args.output)  # a usable suffix, before reading the data

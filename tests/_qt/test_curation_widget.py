@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.path import Path as PolygonPath
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QCoreApplication, QEvent, Qt
 
-from napari_annotatability import api
+from napari_annotatability import api, datasets
+from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability._napari.selection import selected_positions
 from napari_annotatability._napari.viewer_sync import cells_layers, show_results
 from napari_annotatability._qt.curation_widget import CurationWidget, filter_cells
@@ -245,6 +249,52 @@ def test_review_before_training_notifies(dlpfc_viewer, notifications):
     review = ReviewWidget(dlpfc_viewer)
     assert review.start() is None
     assert any("train" in m.lower() for m in notifications.messages)
+
+
+def test_review_of_a_layer_without_annotation_notifies(make_napari_viewer, notifications):
+    viewer = make_napari_viewer()
+    adata = datasets.synthetic_tissue(n_cells=100, n_genes=10, n_classes=2, seed=0)
+    data, kwargs, _ = cells_layer(adata, None, name="plain cells")
+    viewer.add_points(data, **kwargs)
+    review = ReviewWidget(viewer)
+    assert review.start() is None
+    assert "The layer 'plain cells' shows no annotation to review" in notifications.messages[-1]
+
+
+def test_hovering_any_layer_shows_the_curated_label_after_an_edit(dlpfc_scored):
+    viewer = dlpfc_scored
+    widget = CurationWidget(viewer, threaded=False)
+    flags = role(viewer, "flags")
+    flags.selected_data = {0, 1}
+    widget._new_class.value = "checked"
+    widget.relabel_selected()
+    positions = flags.metadata["cells"]
+    shown = [flags.features["layer_curated"].iloc[r] for r in (0, 1)]
+    assert shown == ["checked", "checked"]
+    cells = viewer.layers["DLPFC layer"]
+    rows = np.flatnonzero(np.isin(np.arange(len(cells.data)), positions[:2]))
+    assert list(cells.features["layer_curated"].iloc[rows]) == ["checked", "checked"]
+    widget.undo()
+    assert flags.features["layer_curated"].iloc[0] != "checked"
+
+
+def test_a_curated_anndata_is_freed_with_its_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    adata = datasets.synthetic_tissue(n_cells=200, n_genes=10, n_classes=2, seed=0)
+    data, kwargs, _ = cells_layer(adata, "label", name="cells")
+    viewer.add_points(data, **kwargs)
+    widget = CurationWidget(viewer, threaded=False)
+    viewer.layers["cells"].selected_data = {0}
+    widget._new_class.value = "checked"
+    assert widget.relabel_selected() is not None
+    freed = weakref.ref(adata)
+    del adata, data, kwargs
+    viewer.layers.clear()
+    for _ in range(3):  # napari's layer controls go with Qt's deferred deletes
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+        QCoreApplication.processEvents()
+    gc.collect()
+    assert freed() is None  # no registry keeps the data (or its curation) alive
 
 
 def test_curating_a_number_column_notifies(synthetic_viewer, notifications):

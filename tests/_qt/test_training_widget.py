@@ -51,7 +51,9 @@ def test_learning_rate_and_width_default_to_ours_and_can_be_the_reference(synthe
     assert (settings["lr"], settings["min_width"], settings["min_steps"]) == (0.001, None, None)
     quick_settings(widget)
     widget.train()
-    params = synthetic_viewer.layers["cells"].metadata["adata"].uns["label_annotatability"]["params"]
+    params = (
+        synthetic_viewer.layers["cells"].metadata["adata"].uns["label_annotatability"]["params"]
+    )
     assert params["lr_used"] == 0.001 and "min_width" not in params
 
 

@@ -165,6 +165,8 @@ def test_log_survives_a_round_trip(scored, tmp_path):
 def test_duplicate_cell_ids_cannot_be_curated():
     adata = datasets.synthetic_tissue(n_cells=50, n_genes=10, n_classes=2, seed=0)
     adata.obs_names = ["x", *adata.obs_names[1:-1], "x"]
-    with pytest.raises(AnnotatabilityInputError, match="not unique: 1 id appears more than once, e.g. 'x' x2"):
+    with pytest.raises(
+        AnnotatabilityInputError, match=r"not unique: 1 id appears more than once, e\.g\. 'x' x2"
+    ):
         Curation(adata, "label")
     assert "label_curated" not in adata.obs

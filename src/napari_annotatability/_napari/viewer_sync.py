@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 from napari.layers import Layer, Points
 from napari.viewer import Viewer
 
+from napari_annotatability._napari.audit_model import AuditModel
 from napari_annotatability._napari.layers import cell_features, label_colors
 from napari_annotatability._napari.results_layers import (
     ROLES,
@@ -22,7 +24,8 @@ from napari_annotatability._napari.results_layers import (
     confidence_colormap,
     results_layers,
 )
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability._napari.selection import layer_positions, layers_of, rows_of
+from napari_annotatability.core.curation import Edit
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +156,31 @@ def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
     if shown:
         viewer.layers.selection.active = shown.get("flags", source)
     return shown
+
+
+def announce_edit(viewer: Viewer, model: AuditModel, edit: Edit, verb: str = "done") -> None:
+    """Show an edit in what hovering any layer of the data says, then tell the widgets.
+
+    Every Points layer of the AnnData gets the curated labels in its features (all of
+    them the first time, then only the edited cells'); the curated layer's colours are
+    the curation widget's.
+    """
+    curation = model.curation
+    for layer in layers_of(viewer, model.adata):
+        features = layer.features
+        positions = layer_positions(layer)
+        if curation.curated not in features.columns:
+            rows = np.arange(len(positions))
+        else:
+            rows = rows_of(layer, edit.positions)
+            if isinstance(features[curation.curated].dtype, pd.CategoricalDtype):
+                features[curation.curated] = features[curation.curated].astype(object)
+        if rows.size:
+            labels = curation.labels(positions[rows])
+            features.loc[rows, curation.curated] = [
+                "nan" if label is None else str(label) for label in labels
+            ]
+    model.announce(edit, verb)
 
 
 def show_running_confidence(viewer: Viewer, source: Points, conf: np.ndarray) -> Points:

@@ -24,7 +24,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QTableWidget, QTableWidgetItem
 
 from napari_annotatability import api
-from napari_annotatability._napari.curation_state import curation_for, events
+from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
 from napari_annotatability._napari.layers import label_colors
 from napari_annotatability._napari.results_layers import (
     colours_of,
@@ -39,6 +39,7 @@ from napari_annotatability._napari.selection import (
     select_cells,
 )
 from napari_annotatability._napari.viewer_sync import (
+    announce_edit,
     cells_view,
     result_layer,
     show_layer,
@@ -111,6 +112,7 @@ class CurationWidget(CellsWidget):
         self.threaded = threaded
         self.worker: GeneratorWorker | None = None
         self._watched: list[Points] = []
+        self._model: AuditModel | None = None
 
         self._selection = Label(value="")
         self._flag = ComboBox(label="flag", choices=[ANY, *FLAG_CATEGORIES], value=ANY)
@@ -179,7 +181,6 @@ class CurationWidget(CellsWidget):
         self._retrain.clicked.connect(self.retrain)
         self._save.clicked.connect(self._ask_save)
         self._export.clicked.connect(self._ask_export)
-        events.edited.connect(self.after_edit)
         self.refresh()
 
     # --- state ---------------------------------------------------------------------
@@ -215,20 +216,14 @@ class CurationWidget(CellsWidget):
             raise AnnotatabilityInputError(
                 f"The layer {source.name!r} shows no annotation; open the data with one."
             )
-        return curation_for(source.metadata["adata"], self._original_key(source))
-
-    @staticmethod
-    def _original_key(source: Points) -> str:
-        """The annotation being curated (not its curated column, after a retrain)."""
-        key = source.metadata["label_key"]
-        return source.metadata.get("curating", key)
+        return audit_of(source, self._viewer).curation
 
     def release(self) -> None:
         """Stop listening to the viewer and quit a running worker (widget closing)."""
         if self.worker is not None:
             self.worker.quit()
         self._unwatch()
-        events.edited.disconnect(self.after_edit)
+        self._follow(None)
         super().release()
 
     def _class_choices_only(self, _widget=None) -> list[str]:
@@ -253,10 +248,19 @@ class CurationWidget(CellsWidget):
         self._update_buttons()
         self._update_selection_label()
 
+    def _follow(self, model: AuditModel | None) -> None:
+        """Listen to the edits of ``model`` (made here or in the review queue)."""
+        if self._model is not None:
+            self._model.events.edited.disconnect(self.after_edit)
+        self._model = model
+        if model is not None:
+            model.events.edited.connect(self.after_edit)
+
     def _watch(self) -> None:
-        """Follow the selection on every layer of the curated AnnData."""
+        """Follow the selection on every layer of the curated AnnData, and its edits."""
         self._unwatch()
         source = self.source
+        self._follow(None if source is None else audit_of(source, self._viewer))
         if source is None:
             return
         for layer in layers_of(self._viewer, source.metadata["adata"]):
@@ -303,7 +307,7 @@ class CurationWidget(CellsWidget):
         adata = source.metadata["adata"]
         chosen = filter_cells(
             adata,
-            self._original_key(source),
+            audited_key(source),
             flag=self._flag.value,
             label=self._label.value or ANY,
             suggested=self._suggested.value or ANY,
@@ -372,12 +376,13 @@ class CurationWidget(CellsWidget):
             self._status.value = str(error)
             show_error(str(error))
             return None
-        events.edited.emit(curation, edit, "done")
+        announce_edit(self._viewer, audit_of(self.source, self._viewer), edit, "done")
         return edit
 
-    def after_edit(self, curation: Curation, edit: Edit, verb: str = "done") -> None:
+    def after_edit(self, edit: Edit, verb: str = "done") -> None:
         """Refresh the layers, buttons and status after an edit (also from the review)."""
-        if curation is not self.curation:
+        curation = self.curation
+        if curation is None:
             return
         what = edit.how if verb == "done" else f"{verb} ({edit.how})"
         self._status.value = (
@@ -426,7 +431,7 @@ class CurationWidget(CellsWidget):
         curation = self.curation
         edit = None if curation is None else curation.undo()
         if edit is not None:
-            events.edited.emit(curation, edit, "undone")
+            announce_edit(self._viewer, audit_of(self.source, self._viewer), edit, "undone")
         return edit
 
     def redo(self) -> Edit | None:
@@ -434,7 +439,7 @@ class CurationWidget(CellsWidget):
         curation = self.curation
         edit = None if curation is None else curation.redo()
         if edit is not None:
-            events.edited.emit(curation, edit, "redone")
+            announce_edit(self._viewer, audit_of(self.source, self._viewer), edit, "redone")
         return edit
 
     def _update_buttons(self) -> None:
@@ -479,7 +484,10 @@ class CurationWidget(CellsWidget):
             show_error("Train on the original annotation first (Audit annotation).")
             return None
         # train as the audit being curated did (its input, learning rate, widths, ...)
-        settings = {**api.stored_training_settings(curation.adata, curation.label_key), "epochs": self._epochs.value}
+        settings = {
+            **api.stored_training_settings(curation.adata, curation.label_key),
+            "epochs": self._epochs.value,
+        }
         self._status.value = f"Retraining on {curation.curated}..."
         self._retrain.enabled = False
         self.worker = start_task(

@@ -17,8 +17,9 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence, QShortcut
 
-from napari_annotatability._napari.curation_state import curation_for, events
+from napari_annotatability._napari.audit_model import audit_of
 from napari_annotatability._napari.selection import layer_positions, select_cells
+from napari_annotatability._napari.viewer_sync import announce_edit
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core.curation import Curation
@@ -124,10 +125,13 @@ class ReviewWidget(CellsWidget):
     def curation(self) -> Curation | None:
         """The curation the decisions go to (shared with the curation widget)."""
         source = self._source or self._cells.value
-        if source is None or source.metadata.get("label_key") is None:
+        model = None if source is None else audit_of(source, self._viewer)
+        if model is None:
             return None
-        key = source.metadata.get("curating", source.metadata["label_key"])
-        return curation_for(source.metadata["adata"], key)
+        try:
+            return model.curation
+        except AnnotatabilityInputError:
+            return None
 
     # --- the queue -----------------------------------------------------------------
     def start(self) -> ReviewQueue | None:
@@ -142,6 +146,12 @@ class ReviewWidget(CellsWidget):
             return None
         self._source = source
         curation = self.curation
+        if curation is None:
+            show_error(
+                f"The layer {source.name!r} shows no annotation to review; open the data with one."
+            )
+            self._source = None
+            return None
         adata = source.metadata["adata"]
         column, wanted_flags = _QUEUES[self._which.value]
         flags = adata.obs.get(column(curation.label_key))
@@ -205,10 +215,12 @@ class ReviewWidget(CellsWidget):
         cell = obs.iloc[position]
         score_key = io.mislabel_key(curation.label_key)
         score = f"mislabel score {cell[score_key]:.3f}, " if score_key in obs.columns else ""
+        key = curation.label_key
         self._cell.value = (
-            f"{adata.obs_names[position]}: label {cell[curation.label_key]}, "
-            f"curated {curation.labels([position])[0]}; {score}conf {cell[io.conf_key(curation.label_key)]:.3f}, "
-            f"var {cell[io.var_key(curation.label_key)]:.3f}, {cell[io.flag_key(curation.label_key)]}; "
+            f"{adata.obs_names[position]}: label {cell[key]}, "
+            f"curated {curation.labels([position])[0]}; {score}conf "
+            f"{cell[io.conf_key(key)]:.3f}, var {cell[io.var_key(key)]:.3f}, "
+            f"{cell[io.flag_key(key)]}; "
             f"suggestion {suggested if suggested is not None else 'none'}; "
             f"neighbours: {neighbours}."
         )
@@ -288,5 +300,6 @@ class ReviewWidget(CellsWidget):
         self.show_current()
 
     def _after_edit(self, edit, verb: str) -> None:
-        if edit is not None:
-            events.edited.emit(self.curation, edit, verb)
+        source = self._source or self._cells.value
+        if edit is not None and source is not None:
+            announce_edit(self._viewer, audit_of(source, self._viewer), edit, verb)

@@ -326,7 +326,9 @@ class TrainingWidget(CellsWidget):
         counts = pd.Series(np.asarray(result.flags, dtype=object)).value_counts()
         summary = ", ".join(f"{counts.get(flag, 0)} {flag}" for flag in FLAG_CATEGORIES)
         seconds = result.params.get("total_seconds", float("nan"))
-        self._status.value = f"Done in {seconds:.1f} s: {audit_summary(adata, result.label_key)}. {summary}."
+        self._status.value = (
+            f"Done in {seconds:.1f} s: {audit_summary(adata, result.label_key)}. {summary}."
+        )
 
     def _on_error(self, error: Exception) -> None:
         if self._source is not None:
