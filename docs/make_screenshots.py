@@ -78,7 +78,7 @@ def audit_and_genes() -> None:
     save(viewer, "plugin_flags.png")
 
     viewer.window.remove_dock_widget("all")
-    genes = GenesWidget(viewer)
+    genes = GenesWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(genes, name="Genes")
     genes.score()
     genes.view.selectRow(0)

@@ -841,6 +841,73 @@ def corrected_labels(adata: AnnData, label_key: str) -> pd.Series:
     )
 
 
+@dataclass
+class GeneScoresResult:
+    """Gene scores computed but not yet written (see :meth:`write`).
+
+    Computing and writing are separate so a GUI can compute in a worker thread and
+    write on the main thread.
+    """
+
+    scores: object
+    settings: dict
+
+    def write(self, adata: AnnData) -> pd.DataFrame:
+        """Write the scores into ``adata.var`` and ``uns``; returns the ranked table."""
+        from napari_annotatability.core.genes import HIGH, LOW, MID
+
+        scores = self.scores
+        for key, values in ((HIGH, scores.high), (LOW, scores.low), (MID, scores.mid)):
+            adata.var[key] = _expand(values, scores.kept, np.nan)
+        reason = np.full(adata.n_vars, "", dtype=object)
+        reason[scores.too_few_counts] = f"total counts < {self.settings['min_counts']:g}"
+        reason[scores.constant] = "constant across cells"
+        adata.var["conf_score_filtered"] = reason
+        adata.uns["annotatability_genes"] = {
+            **self.settings,
+            "n_scored": int(scores.kept.sum()),
+            "n_too_few_counts": int(scores.too_few_counts.sum()),
+            "n_constant": int(scores.constant.sum()),
+        }
+        logger.info(
+            "Scored %d genes; left out %d with total counts < %g and %d constant ones.",
+            scores.kept.sum(),
+            scores.too_few_counts.sum(),
+            self.settings["min_counts"],
+            scores.constant.sum(),
+        )
+        return ranked_genes(adata)
+
+
+def compute_gene_scores(
+    adata: AnnData,
+    *,
+    label_key: str | None = None,
+    conf_key: str | None = None,
+    layer: str | None = None,
+    min_counts: float = 100,
+    power: float = 1,
+    power_low: float = 1,
+) -> GeneScoresResult:
+    """Compute what :func:`gene_scores` writes, leaving ``adata`` unchanged."""
+    from napari_annotatability.core.genes import gene_scores as _scores
+    from napari_annotatability.core.inputs import select_matrix
+
+    conf_key = confidence_key(adata, label_key, conf_key)
+    X, _, _ = select_matrix(adata, layer=layer)
+    scores = _scores(
+        X, adata.obs[conf_key].to_numpy(), min_counts=min_counts, power=power, power_low=power_low
+    )
+    settings = {
+        "conf_key": conf_key,
+        "layer": layer or "X",
+        "min_counts": float(min_counts),
+        "power": float(power),
+        "power_low": float(power_low),
+    }
+    return GeneScoresResult(scores=scores, settings=settings)
+
+
 def gene_scores(
     adata: AnnData,
     *,
@@ -875,43 +942,15 @@ def gene_scores(
     A ranked table with columns ``gene``, ``score``, ``direction`` (``high``: expressed
     where annotations are learned confidently; ``low``: where they are not).
     """
-    from napari_annotatability.core.genes import HIGH, LOW, MID
-    from napari_annotatability.core.genes import gene_scores as _scores
-    from napari_annotatability.core.inputs import select_matrix
-
-    conf_key = confidence_key(adata, label_key, conf_key)
-    X, _, _ = select_matrix(adata, layer=layer)
-    scores = _scores(
-        X,
-        adata.obs[conf_key].to_numpy(),
+    return compute_gene_scores(
+        adata,
+        label_key=label_key,
+        conf_key=conf_key,
+        layer=layer,
         min_counts=min_counts,
         power=power,
         power_low=power_low,
-    )
-    for key, values in ((HIGH, scores.high), (LOW, scores.low), (MID, scores.mid)):
-        adata.var[key] = _expand(values, scores.kept, np.nan)
-    reason = np.full(adata.n_vars, "", dtype=object)
-    reason[scores.too_few_counts] = f"total counts < {min_counts:g}"
-    reason[scores.constant] = "constant across cells"
-    adata.var["conf_score_filtered"] = reason
-    adata.uns["annotatability_genes"] = {
-        "conf_key": conf_key,
-        "layer": layer or "X",
-        "min_counts": float(min_counts),
-        "power": float(power),
-        "power_low": float(power_low),
-        "n_scored": int(scores.kept.sum()),
-        "n_too_few_counts": int(scores.too_few_counts.sum()),
-        "n_constant": int(scores.constant.sum()),
-    }
-    logger.info(
-        "Scored %d genes; left out %d with total counts < %g and %d constant ones.",
-        scores.kept.sum(),
-        scores.too_few_counts.sum(),
-        min_counts,
-        scores.constant.sum(),
-    )
-    return ranked_genes(adata)
+    ).write(adata)
 
 
 def confidence_key(adata: AnnData, label_key: str | None, conf_key: str | None) -> str:

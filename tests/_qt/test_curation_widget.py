@@ -195,6 +195,25 @@ def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path
     assert (adata.obs["layer_curated"].astype(str) == adata.obs["layer"].astype(str)).all()
 
 
+def test_retraining_can_be_cancelled_and_writes_nothing(dlpfc_scored, qtbot):
+    viewer = dlpfc_scored
+    adata = viewer.layers["DLPFC layer"].metadata["adata"]
+    widget = CurationWidget(viewer)  # threaded, as in napari
+    widget.accept_all()
+    widget._epochs.value = 10_000
+    worker = widget.retrain()
+    assert worker is not None and widget._cancel.enabled and not widget._retrain.enabled
+    seen = []
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=600_000)  # training, however slow
+    with qtbot.waitSignal(worker.finished, timeout=600_000):
+        widget._cancel.clicked.emit()
+    assert "layer_curated_annotatability" not in adata.uns
+    assert "layer_curated_conf" not in adata.obs
+    assert widget._status.value == "Retraining cancelled: no audit of 'layer_curated' was written."
+    assert widget._retrain.enabled and not widget._cancel.enabled
+
+
 def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     viewer = dlpfc_scored
     viewer.window._qt_window.show()

@@ -21,13 +21,15 @@ def role_layers(viewer, role):
     return [layer for layer in viewer.layers if layer.metadata.get("role") == role]
 
 
-def test_gene_table_click_shows_expression_and_exports(trained_viewer, tmp_path, notifications):
+def test_gene_table_click_shows_expression_and_exports(trained_viewer, tmp_path, qtbot):
     viewer = trained_viewer
-    widget = GenesWidget(viewer)
+    widget = GenesWidget(viewer)  # scores in a worker thread: the GUI stays responsive
     with pytest.raises(AnnotatabilityInputError, match="Score genes"):
         widget.export_csv(tmp_path / "early.csv")
     widget._matrix.value = "counts"
-    table = widget.score()
+    assert widget.score() is not None and not widget._score.enabled
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=600_000)  # a state, not a time
+    table = widget.table
     adata = viewer.layers["cells"].metadata["adata"]
     assert set(table["direction"]) == {"high", "low"}
     assert widget.view.rowCount() == len(table)
@@ -56,9 +58,9 @@ def test_gene_table_click_shows_expression_and_exports(trained_viewer, tmp_path,
 
 
 def test_genes_before_training_notifies(synthetic_viewer, notifications):
-    widget = GenesWidget(synthetic_viewer)
+    widget = GenesWidget(synthetic_viewer, threaded=False)
     assert widget.score() is None
-    assert any("run annotate" in m for m in notifications.messages)
+    assert "No audit of 'label' yet: train in 'Audit annotation' first." in notifications.messages
 
 
 def test_graph_written_in_scanpy_layout_and_edges_drawn(trained_viewer):
@@ -127,9 +129,10 @@ def test_scaled_data_scores_genes_without_a_count_cut_off(dlpfc_viewer):
     source = dlpfc_viewer.layers["DLPFC layer"]
     adata = source.metadata["adata"]
     api.annotate(adata, "layer", epochs=3, suggest=False)
-    widget = GenesWidget(dlpfc_viewer)
+    widget = GenesWidget(dlpfc_viewer, threaded=False)
     assert not widget._count_filter.value, "the bundled X is scaled (negative values)"
-    table = widget.score()
+    widget.score()
+    table = widget.table
     assert len(table) == 2 * adata.n_vars
     widget._count_filter.value = True
     widget._min_counts.value = 1e9

@@ -132,6 +132,7 @@ class CurationWidget(CellsWidget):
         self._redo = PushButton(text="Redo", enabled=False)
         self._epochs = SpinBox(label="retrain epochs", value=50, min=1, max=10_000)
         self._retrain = PushButton(text="Retrain on curated labels")
+        self._cancel = PushButton(text="Cancel retraining", enabled=False)
         self._save = PushButton(text="Save curated AnnData...")
         self._export = PushButton(text="Export table (CSV/TSV)...")
         self._show_curated = CheckBox(label="show curated labels", value=True)
@@ -156,7 +157,9 @@ class CurationWidget(CellsWidget):
                 Container(widgets=[self._undo, self._redo], layout="horizontal", labels=False),
                 self._show_curated,
                 self._epochs,
-                self._retrain,
+                Container(
+                    widgets=[self._retrain, self._cancel], layout="horizontal", labels=False
+                ),
                 self._save,
                 self._export,
                 self._status,
@@ -179,6 +182,7 @@ class CurationWidget(CellsWidget):
         self._undo.clicked.connect(self.undo)
         self._redo.clicked.connect(self.redo)
         self._retrain.clicked.connect(self.retrain)
+        self._cancel.clicked.connect(self.cancel_retrain)
         self._save.clicked.connect(self._ask_save)
         self._export.clicked.connect(self._ask_export)
         self.refresh()
@@ -490,6 +494,7 @@ class CurationWidget(CellsWidget):
         }
         self._status.value = f"Retraining on {curation.curated}..."
         self._retrain.enabled = False
+        self._cancel.enabled = self.threaded
         self.worker = start_task(
             training_updates,
             curation.adata,
@@ -499,13 +504,26 @@ class CurationWidget(CellsWidget):
             returned=self._on_retrained,
             errored=lambda error: show_error(str(error)),
             finished=self._on_retrain_finished,
+            aborted=self._on_retrain_cancelled,
             **settings,
         )
         return self.worker
 
+    def cancel_retrain(self) -> None:
+        """Stop the retraining at the next epoch; nothing of it is written."""
+        if self.worker is not None:
+            self._status.value = "Cancelling the retraining..."
+            self.worker.quit()
+
+    def _on_retrain_cancelled(self) -> None:
+        curation = self.curation
+        what = "" if curation is None else f" of {curation.curated!r}"
+        self._status.value = f"Retraining cancelled: no audit{what} was written."
+
     def _on_retrain_finished(self) -> None:
         self.worker = None
         self._retrain.enabled = True
+        self._cancel.enabled = False
 
     def _on_retrained(self, result: api.AnnotatabilityResult) -> None:
         source, curation = self.source, self.curation

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton
 from napari.layers import Points
+from napari.qt.threading import FunctionWorker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
 
@@ -17,6 +18,7 @@ from napari_annotatability import api
 from napari_annotatability._napari.results_layers import expression_layer, gene_values
 from napari_annotatability._napari.viewer_sync import cells_view, show_layer
 from napari_annotatability._qt.cells_widget import CellsWidget
+from napari_annotatability._qt.tasks import start_task
 from napari_annotatability.core.anndata_io import write_csv_atomic
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
@@ -33,10 +35,15 @@ class GenesWidget(CellsWidget):
     ----------
     viewer
         The napari viewer.
+    threaded
+        Score in a worker thread (the default); ``False`` for scripts and tests.
     """
 
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
         super().__init__(viewer)
+        self.threaded = threaded
+        self.worker: FunctionWorker | None = None
+        self._source: Points | None = None
         self.table: pd.DataFrame = pd.DataFrame(columns=list(_COLUMNS))
 
         self._matrix = ComboBox(label="expression", choices=self._matrix_choices)
@@ -112,27 +119,56 @@ class GenesWidget(CellsWidget):
     def _layer_key(self) -> str | None:
         return None if self._matrix.value in (None, _X) else self._matrix.value
 
-    def score(self) -> pd.DataFrame | None:
-        """Score the genes of the chosen cells' AnnData and list them."""
-        source = self._cells.value
+    def score(self) -> FunctionWorker | None:
+        """Score the genes of the chosen cells' AnnData (in a worker when threaded).
+
+        The scores are written and listed on the main thread when they are ready.
+        """
+        source, problem = self.audited_cells()
         if source is None:
-            show_error("No cells: open an .h5ad file or a sample first.")
+            self._status.value = problem
+            show_error(problem)
             return None
-        try:
-            self.table = api.gene_scores(
-                source.metadata["adata"],
-                label_key=source.metadata.get("label_key"),
-                layer=self._layer_key(),
-                min_counts=self._min_counts.value if self._count_filter.value else -np.inf,
-            )
-        except AnnotatabilityInputError as error:
-            self._status.value = str(error)
-            show_error(str(error))
-            return None
-        info = source.metadata["adata"].uns["annotatability_genes"]
+        self._source = source
+        self._status.value = "Scoring genes..."
+        self._score.enabled = False
+        self.worker = start_task(
+            api.compute_gene_scores,
+            source.metadata["adata"],
+            threaded=self.threaded,
+            progress={"desc": "Gene scores"},
+            returned=self._on_scored,
+            errored=self._on_error,
+            finished=self._on_finished,
+            label_key=source.metadata["label_key"],
+            layer=self._layer_key(),
+            min_counts=self._min_counts.value if self._count_filter.value else -np.inf,
+        )
+        return self.worker
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._score.enabled = True
+
+    def _on_error(self, error: Exception) -> None:
+        if isinstance(error, AnnotatabilityInputError):
+            message = str(error)
+        else:
+            logger.exception("Gene scoring failed", exc_info=error)
+            message = f"Gene scoring failed: {type(error).__name__}: {error}"
+        self._status.value = message
+        show_error(message)
+
+    def _on_scored(self, result: api.GeneScoresResult) -> None:
+        source = self._source
+        if source is None:
+            return
+        adata = source.metadata["adata"]
+        self.table = result.write(adata)
+        info = adata.uns["annotatability_genes"]
         filtered = (
             f"{info['n_too_few_counts']} with total counts < {info['min_counts']:g} and "
-            if self._count_filter.value
+            if np.isfinite(info["min_counts"])
             else ""
         )
         self._status.value = (
@@ -143,7 +179,6 @@ class GenesWidget(CellsWidget):
             show_error(f"{self._status.value} Lower 'min total counts' or score raw counts.")
         self._export.enabled = True
         self._fill()
-        return self.table
 
     def shown_table(self) -> pd.DataFrame:
         """The rows the table shows (after the high / low choice)."""
