@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
+from matplotlib.colors import to_hex
+from napari.utils.theme import get_theme
+from qtpy.QtCore import QCoreApplication, QEvent
 import pytest
 
 from napari_annotatability._napari.selection import selected_positions
@@ -73,3 +78,26 @@ def test_map_redraws_after_training(synthetic_viewer):
     trainer._suggest.value = False
     trainer.train()
     assert len(widget._xy) == synthetic_viewer.layers["cells"].metadata["adata"].n_obs
+
+
+def test_a_map_gone_with_its_viewer_never_draws_on_its_deleted_canvas(trained_viewer, qtbot):
+    widget = DataMapWidget(trained_viewer)
+    with qtbot.capture_exceptions() as exceptions:
+        trained_viewer.layers.clear()  # each removal asks the map to redraw...
+        del widget  # ...and the widget is gone before that draw runs
+        gc.collect()
+        for _ in range(3):
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+            QCoreApplication.processEvents()
+    assert not exceptions, [str(e[1]) for e in exceptions]
+
+
+def test_the_map_follows_napari_theme(trained_viewer):
+    viewer = trained_viewer
+    widget = DataMapWidget(viewer)
+    for theme in ("light", "dark"):
+        viewer.theme = theme
+        colours = get_theme(theme)
+        assert to_hex(widget.figure.get_facecolor()) == to_hex(colours.canvas.as_hex())
+        assert to_hex(widget.axes.xaxis.label.get_color()) == to_hex(colours.text.as_hex())
+    assert widget.toolbar is not None  # matplotlib's pan / zoom / save

@@ -12,11 +12,13 @@ from functools import partial
 import napari
 import numpy as np
 from magicgui.widgets import Label
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
 from matplotlib.path import Path
 from matplotlib.widgets import LassoSelector
 from napari.layers import Points
+from napari.utils.theme import get_theme
+from qtpy.QtCore import QTimer
 
 from napari_annotatability._napari.results_layers import FLAG_COLORS
 from napari_annotatability._napari.selection import layers_of, select_cells, selected_positions
@@ -26,8 +28,6 @@ from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
-_BACKGROUND = "#262930"  # napari's dark theme
-_FOREGROUND = "#d1d2d4"
 _UNFLAGGED = "#808080"
 
 
@@ -48,18 +48,28 @@ class DataMapWidget(CellsWidget):
         self._syncing = False
         self._watched: list[tuple[Points, partial]] = []
         self._watched_source: Points | None = None
+        self._foreground = "white"
 
         self._status = Label(value="")
         self.extend([self._cells, self._status])
-        self.figure = Figure(figsize=(4, 4), facecolor=_BACKGROUND, layout="constrained")
+        self.figure = Figure(figsize=(4, 4), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(300)
+        # matplotlib's pan, zoom, home and save (the lasso rests while one is on)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self.native)
+        self.native.layout().addWidget(self.toolbar)
         self.native.layout().addWidget(self.canvas)
         self.axes = self.figure.add_subplot()
         self._highlight = None
         self._lasso = LassoSelector(self.axes, self._on_lasso, useblit=False)
+        # redraws run from a timer owned by the canvas: deleted with it, never after it
+        self._redraw = QTimer(self.canvas)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(0)
+        self._redraw.timeout.connect(self._draw_now)
 
         self._cells.changed.connect(self.draw)
+        viewer.events.theme.connect(self.draw)
         self.refresh()
 
     # --- layers --------------------------------------------------------------------
@@ -92,19 +102,42 @@ class DataMapWidget(CellsWidget):
     def release(self) -> None:
         """Stop listening to the viewer (widget closing)."""
         self._unwatch()
+        self._viewer.events.theme.disconnect(self.draw)
         super().release()
+
+    def _alive(self) -> bool:
+        """Whether the canvas still exists (a widget being deleted must not draw)."""
+        try:
+            self.canvas.objectName()
+        except RuntimeError:  # its Qt object is gone
+            return False
+        return True
+
+    def _request_draw(self) -> None:
+        if self._alive():
+            self._redraw.start()
+
+    def _draw_now(self) -> None:
+        if self._alive():
+            self.canvas.draw()
 
     # --- drawing -------------------------------------------------------------------
     def draw(self, _event=None) -> None:
-        """Redraw the map from the AnnData of the chosen cells layer."""
+        """Redraw the map from the AnnData of the chosen cells layer, in napari's theme."""
+        if not self._alive():
+            return
+        theme = get_theme(self._viewer.theme)
+        background, text = theme.canvas.as_hex(), theme.text.as_hex()
+        self._foreground = text
+        self.figure.set_facecolor(background)
         ax = self.axes
         ax.clear()
-        ax.set_facecolor(_BACKGROUND)
+        ax.set_facecolor(background)
         for spine in ax.spines.values():
-            spine.set_color(_FOREGROUND)
-        ax.tick_params(colors=_FOREGROUND)
-        ax.set_xlabel("variability", color=_FOREGROUND)
-        ax.set_ylabel("confidence", color=_FOREGROUND)
+            spine.set_color(theme.foreground.as_hex())
+        ax.tick_params(colors=text)
+        ax.set_xlabel("variability", color=text)
+        ax.set_ylabel("confidence", color=text)
         self._highlight = None
         source = self._cells.value
         obs = None if source is None else source.metadata["adata"].obs
@@ -113,7 +146,7 @@ class DataMapWidget(CellsWidget):
             self._positions = np.zeros(0, dtype=np.int64)
             self._xy = np.zeros((0, 2))
             self._status.value = "No confidence yet: train in 'Audit annotation' first."
-            self.canvas.draw_idle()
+            self._request_draw()
             return
         cells = source.metadata.get("cells")
         positions = np.arange(len(obs)) if cells is None else np.asarray(cells)
@@ -143,9 +176,9 @@ class DataMapWidget(CellsWidget):
         other = ~np.isin(flags, FLAG_CATEGORIES)
         if other.any():
             ax.scatter(*self._xy[other].T, s=size, c=_UNFLAGGED, linewidths=0, rasterized=True)
-        legend = ax.legend(loc="lower right", fontsize="small", facecolor=_BACKGROUND)
-        for text in legend.get_texts():
-            text.set_color(_FOREGROUND)
+        legend = ax.legend(loc="lower right", fontsize="small", facecolor=background)
+        for label in legend.get_texts():
+            label.set_color(text)
         self._show_selection(selected_positions(source))
 
     def _show_selection(self, positions: np.ndarray) -> None:
@@ -156,10 +189,14 @@ class DataMapWidget(CellsWidget):
         if self._selection.size:
             rows = np.flatnonzero(np.isin(self._positions, self._selection))
             self._highlight = self.axes.scatter(
-                *self._xy[rows].T, s=14, facecolors="none", edgecolors="white", linewidths=0.8
+                *self._xy[rows].T,
+                s=14,
+                facecolors="none",
+                edgecolors=self._foreground,
+                linewidths=0.8,
             )
         self._status.value = f"{len(self._positions)} cells; {self._selection.size} selected."
-        self.canvas.draw_idle()
+        self._request_draw()
 
     # --- selection -----------------------------------------------------------------
     @property
