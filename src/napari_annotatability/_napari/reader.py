@@ -200,6 +200,8 @@ def anndata_layers(
     Layer data tuples.
     """
     source = coordinate_source(adata)  # fails early, and clearly, without coordinates
+    if source.dropped:
+        show_warning(source.dropped_message())
     libraries = library_ids(adata)
     if libraries and not source.image_pixels:
         logger.warning(

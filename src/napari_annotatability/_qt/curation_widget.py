@@ -157,9 +157,7 @@ class CurationWidget(CellsWidget):
                 Container(widgets=[self._undo, self._redo], layout="horizontal", labels=False),
                 self._show_curated,
                 self._epochs,
-                Container(
-                    widgets=[self._retrain, self._cancel], layout="horizontal", labels=False
-                ),
+                Container(widgets=[self._retrain, self._cancel], layout="horizontal", labels=False),
                 self._save,
                 self._export,
                 self._status,

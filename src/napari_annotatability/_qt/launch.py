@@ -55,6 +55,7 @@ def open_viewer(
     viewer.window.add_dock_widget(trainer, name="Audit annotation", area="right")
     data_map = DataMapWidget(viewer)
     viewer.window.add_dock_widget(data_map, name="Data map", area="right")
+    fit_cells(viewer)
     if epochs is not None:
         trainer._epochs.value = epochs
     if train:
@@ -64,6 +65,19 @@ def open_viewer(
     elif screenshot is not None:
         _save_and_close(viewer, screenshot)
     return viewer
+
+
+def fit_cells(viewer: napari.Viewer) -> None:
+    """Fit the camera to the cells in the canvas left beside the docked widgets.
+
+    Now (docking shrinks the canvas after napari fitted it to the layers) and once
+    more when the window is shown (its final size is known only then).
+    """
+    from qtpy.QtCore import QCoreApplication, QTimer
+
+    QCoreApplication.processEvents()  # the dock widgets take their room
+    viewer.reset_view()
+    QTimer.singleShot(0, viewer.reset_view)
 
 
 def _save_and_close(viewer: napari.Viewer, path: Path) -> None:

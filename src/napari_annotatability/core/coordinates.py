@@ -57,12 +57,26 @@ class CoordinateSource:
     image_pixels
         Whether the positions are full-resolution image pixels, where the Visium
         images of ``uns["spatial"]`` line up (obsm ``spatial`` and pixel columns).
+    dropped
+        Columns of the obsm entry beyond x and y (e.g. z), which are not used.
     """
 
     description: str
     obsm_key: str | None = None
     columns: tuple[str, str] | None = None
     image_pixels: bool = False
+    dropped: int = 0
+
+    def dropped_message(self) -> str:
+        """What was left out of the coordinates, for people (empty when nothing was)."""
+        if not self.dropped:
+            return ""
+        which = "column 3 (z?)" if self.dropped == 1 else f"columns 3-{2 + self.dropped}"
+        return (
+            f"adata.obsm[{self.obsm_key!r}] has {2 + self.dropped} columns: the cells are "
+            f"placed by x and y (columns 1-2) and {which} is not used. For 3-D data, audit "
+            "one section (z plane) at a time."
+        )
 
 
 def coordinate_source(adata: AnnData) -> CoordinateSource:
@@ -81,8 +95,10 @@ def coordinate_source(adata: AnnData) -> CoordinateSource:
                     f"adata.obsm[{key!r}] has shape {shape}; tissue coordinates need one row "
                     "per cell and at least two columns (x, y)."
                 )
-            extra = " (x, y; further columns ignored)" if shape[1] > 2 else ""
-            return CoordinateSource(f"obsm[{key!r}]{extra}", obsm_key=key, image_pixels=True)
+            extra = " (x, y; further columns not used)" if shape[1] > 2 else ""
+            return CoordinateSource(
+                f"obsm[{key!r}]{extra}", obsm_key=key, image_pixels=True, dropped=shape[1] - 2
+            )
     numeric = {
         str(c).lower(): c
         for c in reversed(adata.obs.columns)  # the first of clashing names wins
