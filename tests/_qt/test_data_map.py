@@ -5,10 +5,10 @@ from __future__ import annotations
 import gc
 
 import numpy as np
+import pytest
 from matplotlib.colors import to_hex
 from napari.utils.theme import get_theme
 from qtpy.QtCore import QCoreApplication, QEvent
-import pytest
 
 from napari_annotatability._napari.selection import selected_positions
 from napari_annotatability._qt.data_map import DataMapWidget
