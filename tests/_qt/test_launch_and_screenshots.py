@@ -7,10 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from qtpy.QtCore import QCoreApplication
 from qtpy.QtGui import QImage
 
 from napari_annotatability._napari.results_layers import FLAG_COLORS
 from napari_annotatability._qt.data_map import DataMapWidget
+from napari_annotatability._qt.launch import open_viewer
 from napari_annotatability._qt.training_widget import TrainingWidget
 from napari_annotatability.cli import main
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
@@ -74,3 +76,19 @@ def test_view_command_bad_input(tmp_path, capsys):
     assert "--sample" in capsys.readouterr().err
     assert main(["view", str(tmp_path / "missing.h5ad")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_first_view_shows_every_cell_beside_the_docked_widgets(qtbot):
+    viewer = open_viewer(size=(1600, 1000))
+    try:
+        viewer.window._qt_window.show()
+        qtbot.waitExposed(viewer.window._qt_window)
+        QCoreApplication.processEvents()
+        cells = np.asarray(viewer.layers["DLPFC layer"].data)
+        width, height = viewer.window._qt_viewer.canvas.size  # pixels
+        canvas = np.array([height, width], dtype=float)  # napari order: rows, columns
+        camera = viewer.camera
+        offset = np.abs(cells - np.asarray(camera.center)[-2:]) * camera.zoom
+        assert (offset.max(axis=0) <= canvas / 2).all(), (offset.max(axis=0), canvas)
+    finally:
+        viewer.close()
