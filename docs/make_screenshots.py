@@ -138,6 +138,20 @@ def curation() -> None:
     viewer.close()
 
 
+def light_theme() -> None:
+    """The plugin in napari's light theme: flags, the data map and the curation widget."""
+    from napari_annotatability._qt.curation_widget import CurationWidget
+
+    viewer = sample_viewer(slips=True, height=1000)
+    viewer.theme = "light"
+    audit(viewer)
+    viewer.window.add_dock_widget(CurationWidget(viewer, threaded=False), name="Curate")
+    napari.qt.get_qapp().processEvents()
+    viewer.reset_view()
+    save(viewer, "plugin_light.png")
+    viewer.close()
+
+
 def visium_image() -> None:
     """The squidpy Visium fixture opened by the reader: the image under the spots."""
     path = SHARED / "visium_mousebrain_squidpy_fixture" / "visium_mousebrain_squidpy_fixture.h5ad"
@@ -152,9 +166,17 @@ def visium_image() -> None:
     viewer.close()
 
 
+SCREENSHOTS = {
+    "audit": audit_and_genes,
+    "graph": slips_and_graph,
+    "curation": curation,
+    "light": light_theme,
+    "visium": visium_image,
+}
+
 if __name__ == "__main__":
+    import sys
+
     IMAGES.mkdir(exist_ok=True)
-    audit_and_genes()
-    slips_and_graph()
-    curation()
-    visium_image()
+    for name in sys.argv[1:] or SCREENSHOTS:  # e.g. `python docs/make_screenshots.py light`
+        SCREENSHOTS[name]()
