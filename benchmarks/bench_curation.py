@@ -31,8 +31,8 @@ def scored_obs(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cell_type": pd.Categorical(rng.choice(classes, n)),
-            "conf": rng.uniform(0, 1, n),
-            "var": rng.uniform(0, 0.3, n),
+            "cell_type_conf": rng.uniform(0, 1, n),
+            "cell_type_var": rng.uniform(0, 0.3, n),
             "cell_type_flag": pd.Categorical(flags),
             "cell_type_suggested": pd.Categorical(suggested, categories=classes),
         },

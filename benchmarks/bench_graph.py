@@ -50,7 +50,7 @@ def child(impl: str, what: str, n: int) -> dict:
         if impl == "ours":
             from napari_annotatability import trainability_graph
 
-            trainability_graph(adata, k=15, alpha=0.9)
+            trainability_graph(adata, conf_key="conf", k=15, alpha=0.9)
             conn = adata.obsp["trainability_connectivities"]
         else:
             from Annotatability import metrics
@@ -66,7 +66,7 @@ def child(impl: str, what: str, n: int) -> dict:
         if impl == "ours":
             from napari_annotatability import gene_scores
 
-            gene_scores(adata)
+            gene_scores(adata, conf_key="conf")
             high = adata.var["conf_score_high"].dropna().to_numpy()
         else:
             from Annotatability import metrics

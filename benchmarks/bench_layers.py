@@ -37,8 +37,8 @@ def scored_tissue(n: int, n_classes: int = 12, seed: int = 0) -> AnnData:
     obs = pd.DataFrame(
         {
             "cell_type": pd.Categorical(labels),
-            "conf": conf,
-            "var": var,
+            "cell_type_conf": conf,
+            "cell_type_var": var,
             "cell_type_flag": pd.Categorical(flags, categories=list(FLAG_CATEGORIES)),
             "cell_type_suggested": pd.Categorical(suggested, categories=list(classes)),
         },
@@ -108,7 +108,7 @@ def run(n: int, results: list) -> None:
         source,
         running[::-1].copy(),
     )
-    chosen = np.flatnonzero(adata.obs["conf"].to_numpy() < 0.3)
+    chosen = np.flatnonzero(adata.obs["cell_type_conf"].to_numpy() < 0.3)
     timed(
         results,
         n,

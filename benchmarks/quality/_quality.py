@@ -127,11 +127,11 @@ def run_ours(adata, seed, epochs=50, *, reference_settings=False) -> dict:
     )
     seconds = time.perf_counter() - t0
     obs = res.obs
-    dynamics = (1 - obs["conf"].to_numpy(), (obs["noisy_dynamics_flag"] == HARD).to_numpy())
+    dynamics = (1 - obs["noisy_conf"].to_numpy(), (obs["noisy_dynamics_flag"] == HARD).to_numpy())
     if reference_settings:
         return {"ours-ref": (*dynamics, seconds, {})}
     flags = obs["noisy_flag"].to_numpy()
-    evidence = res.uns["annotatability"]["evidence"]
+    evidence = res.uns["noisy_annotatability"]["evidence"]
     extra = {
         "easy": flags == EASY,
         "ambiguous_fraction": float(np.mean(flags == AMBIGUOUS)),

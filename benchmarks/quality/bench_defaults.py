@@ -60,7 +60,7 @@ def run(adata, seed: int, min_steps) -> tuple[np.ndarray, np.ndarray, float]:
     )
     seconds = time.perf_counter() - t0
     hard = (res.obs["noisy_flag"] == HARD).to_numpy()
-    return 1 - res.obs["conf"].to_numpy(), hard, seconds
+    return 1 - res.obs["noisy_conf"].to_numpy(), hard, seconds
 
 
 def measure(args) -> None:

@@ -54,9 +54,9 @@ def main() -> None:
                         mixed[chosen], obs["label_ambiguity"].to_numpy()[chosen]
                     ),
                     "1 - conf AUROC": roc_auc_score(
-                        mixed[chosen], 1 - obs["conf"].to_numpy()[chosen]
+                        mixed[chosen], 1 - obs["label_conf"].to_numpy()[chosen]
                     ),
-                    "var AUROC": roc_auc_score(mixed[chosen], obs["var"].to_numpy()[chosen]),
+                    "var AUROC": roc_auc_score(mixed[chosen], obs["label_var"].to_numpy()[chosen]),
                     "mixed Ambiguous": np.mean(flags[mixed] == AMBIGUOUS),
                     "mixed Hard": np.mean(flags[mixed] == HARD),
                     "clean Easy": np.mean(flags[clean] == EASY),
