@@ -233,3 +233,16 @@ def test_duplicate_cell_ids_are_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not unique: 2 ids appear more than once, e.g. 'b' x3, 'a' x2" in err
     assert "obs_names_make_unique()" in err and not out.exists()
+
+
+def test_the_options_and_the_widgets_share_one_definition_of_the_settings():
+    from napari_annotatability.cli import _parser
+    from napari_annotatability.core.dynamics import TrainingParams
+    from napari_annotatability.core.settings import SETTINGS
+
+    parsed = _parser().parse_args(["score", "x.h5ad"])
+    params = TrainingParams()
+    for name, setting in SETTINGS.items():
+        assert getattr(parsed, name) == setting.default, name
+        if hasattr(params, name):
+            assert getattr(params, name) == setting.default, name

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_annotatability import __version__
-from napari_annotatability.core.dynamics import DEFAULT_MIN_STEPS
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger("napari_annotatability")
@@ -45,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "suggestions to a new file.",
     )
     src = score.add_argument_group("input")
-    src.add_argument("input", nargs="?", type=Path, help="input .h5ad file")
+    src.add_argument("input", nargs="?", type=Path, help=".h5ad file or AnnData .zarr folder")
     src.add_argument("--sample", action="store_true", help="use the bundled Visium DLPFC sample")
     src.add_argument(
         "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
@@ -58,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--n-top-genes", type=int, help="keep only N highly variable genes")
     src.add_argument("--drop-missing", action="store_true", help="leave cells without a label out")
     net = score.add_argument_group("training")
-    net.add_argument("--epochs", type=int, default=50)
+    _setting_option(net, "epochs")
     net.add_argument(
         "--lr",
         type=_learning_rate,
@@ -66,19 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SGD learning rate, or 'auto' (default): 1 / mean squared norm of the cells, "
         "at least 0.001",
     )
-    net.add_argument("--momentum", type=float, default=0.9)
-    net.add_argument("--batch-size", type=int, default=256)
+    _setting_option(net, "momentum")
+    _setting_option(net, "batch_size")
     net.add_argument("--depth", type=int, default=3, choices=(3, 4, 5))
-    net.add_argument(
-        "--min-width", type=int, default=64, help="lower bound of hidden widths (default 64)"
-    )
-    net.add_argument(
-        "--min-steps",
-        type=int,
-        default=DEFAULT_MIN_STEPS,
-        help=f"optimiser steps per epoch at least (default {DEFAULT_MIN_STEPS}: sections of "
-        "fewer than that many batches of cells get more than one pass over them)",
-    )
+    _setting_option(net, "min_width")
+    _setting_option(net, "min_steps")
     net.add_argument(
         "--reference-settings",
         action="store_true",
@@ -88,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     net.add_argument(
         "--no-weighted-sampler", action="store_true", help="shuffle instead of class balancing"
     )
-    net.add_argument("--seed", type=int, default=0)
+    _setting_option(net, "seed")
     net.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<i>")
     flags = score.add_argument_group("flags and suggestions")
     flags.add_argument(
@@ -98,26 +89,17 @@ def _parser() -> argparse.ArgumentParser:
         help="flag from the label evidence (default: out-of-fold models, tissue neighbours, "
         "label-noise model) or from conf and var (the method's own rule)",
     )
-    flags.add_argument(
-        "--spatial-neighbours",
-        type=int,
-        default=10,
-        help="tissue neighbours in the label evidence (0: expression only; default 10)",
-    )
-    flags.add_argument("--n-folds", type=int, default=5, help="out-of-fold models (default 5)")
+    _setting_option(flags, "spatial_neighbours")
+    _setting_option(flags, "n_folds")
     flags.add_argument(
         "--no-calibrate",
         action="store_true",
         help="skip noise injection (evidence: flag where the score exceeds 0.5)",
     )
-    flags.add_argument("--noise-rate", type=float, default=0.05)
-    flags.add_argument(
-        "--percentile", type=float, default=90, help="cut-offs of the dynamics flags"
-    )
+    _setting_option(flags, "noise_rate")
+    _setting_option(flags, "percentile")
     flags.add_argument("--no-suggest", action="store_true", help="skip suggested corrections")
-    flags.add_argument(
-        "--suggest-epochs", type=int, default=100, help="network of the dynamics suggestions"
-    )
+    _setting_option(flags, "suggest_epochs")
     out = score.add_argument_group("output")
     out.add_argument(
         "-o",
@@ -235,6 +217,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-v", "--verbose", action="store_true", help="log details")
     export.set_defaults(func=_export_curation)
     return parser
+
+
+def _setting_option(group, name: str) -> None:
+    """An option for an audit setting, from its one definition (core/settings.py)."""
+    from napari_annotatability.core.settings import SETTINGS
+
+    setting = SETTINGS[name]
+    kind = type(setting.default)
+    group.add_argument(
+        setting.option,
+        type=kind,
+        default=setting.default,
+        help=f"{setting.help} (default {setting.default:g})",
+    )
 
 
 _AUDITED_LABEL_HELP = "the audited annotation whose confidence to use (default: the only one)"
@@ -364,8 +360,8 @@ def _training_settings(args: argparse.Namespace) -> dict:
         return dict(REFERENCE_SETTINGS)
     return {
         "lr": args.lr,
-        "min_width": args.min_width,
-        "min_steps": args.min_steps,
+        "min_width": args.min_width or None,  # 0: the reference's widths
+        "min_steps": args.min_steps or None,  # 0: one pass over the cells
         "flags": args.flags,
     }
 

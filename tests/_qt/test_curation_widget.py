@@ -15,8 +15,9 @@ from napari_annotatability import api, datasets
 from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability._napari.selection import selected_positions
 from napari_annotatability._napari.viewer_sync import cells_layers, show_results
-from napari_annotatability._qt.curation_widget import CurationWidget, filter_cells
+from napari_annotatability._qt.curation_widget import CurationWidget
 from napari_annotatability._qt.review_widget import KEYS, ReviewWidget
+from napari_annotatability.core.cell_filters import filter_cells
 from napari_annotatability.core.scores import HARD
 
 pytestmark = pytest.mark.gui

@@ -244,3 +244,14 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer):
     for name, cls in expected.items():
         _dock, widget = viewer.window.add_plugin_dock_widget("napari-annotatability", name)
         assert type(widget).__name__ == cls
+
+
+def test_the_widget_starts_from_the_api_defaults(synthetic_viewer):
+    import inspect
+
+    from napari_annotatability import api
+
+    settings = TrainingWidget(synthetic_viewer, threaded=False).settings()
+    defaults = inspect.signature(api.annotate_steps).parameters
+    for name, value in settings.items():
+        assert value == defaults[name].default, name

@@ -16,7 +16,6 @@ from magicgui.widgets import (
     Label,
     LineEdit,
     PushButton,
-    SpinBox,
 )
 from napari.layers import Points, Shapes
 from napari.qt.threading import GeneratorWorker
@@ -46,54 +45,18 @@ from napari_annotatability._napari.viewer_sync import (
     show_results,
 )
 from napari_annotatability._qt.cells_widget import CellsWidget
+from napari_annotatability._qt.setting_widgets import setting_box
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import training_updates
 from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core.cell_filters import ANY, filter_cells, flag_changes
 from napari_annotatability.core.curation import Curation, Edit
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
-ANY = "any"
 LASSO_ROLE = "lasso"
-
-
-def flag_changes(adata, before_key: str, after_key: str) -> pd.DataFrame:
-    """From -> to table of flags between two runs (rows: before, columns: after)."""
-    before = adata.obs[before_key].astype(object).fillna("not scored")
-    after = adata.obs[after_key].astype(object).fillna("not scored")
-    order = [*FLAG_CATEGORIES, "not scored"]
-    table = pd.crosstab(before, after).reindex(index=order, columns=order, fill_value=0)
-    return table.loc[(table.sum(axis=1) > 0), (table.sum(axis=0) > 0)]
-
-
-def filter_cells(
-    adata,
-    label_key: str,
-    *,
-    flag: str = ANY,
-    label: str = ANY,
-    suggested: str = ANY,
-    conf_range: tuple[float, float] = (0.0, 1.0),
-) -> np.ndarray:
-    """obs positions of the cells matching every filter (``"any"`` matches all)."""
-    obs = adata.obs
-    keep = np.ones(adata.n_obs, dtype=bool)
-    if flag != ANY:
-        column = io.flag_key(label_key)
-        keep &= (obs[column].astype(object) == flag).to_numpy() if column in obs else False
-    if label != ANY:
-        keep &= (obs[label_key].astype(str) == label).to_numpy()
-    if suggested != ANY:
-        column = io.suggestion_key(label_key)
-        values = obs[column].astype(object) if column in obs else pd.Series(None, index=obs.index)
-        keep &= values.notna() if suggested == "has a suggestion" else values == suggested
-    conf_key = io.conf_key(label_key)
-    if conf_key in obs and tuple(conf_range) != (0.0, 1.0):
-        conf = obs[conf_key].to_numpy(dtype=float)
-        keep &= (conf >= conf_range[0]) & (conf <= conf_range[1])
-    return np.flatnonzero(keep)
 
 
 class CurationWidget(CellsWidget):
@@ -130,7 +93,7 @@ class CurationWidget(CellsWidget):
         self._keep = PushButton(text="Keep as is (mark reviewed)")
         self._undo = PushButton(text="Undo", enabled=False)
         self._redo = PushButton(text="Redo", enabled=False)
-        self._epochs = SpinBox(label="retrain epochs", value=50, min=1, max=10_000)
+        self._epochs = setting_box("epochs", label="retrain epochs")
         self._retrain = PushButton(text="Retrain on curated labels")
         self._cancel = PushButton(text="Cancel retraining", enabled=False)
         self._save = PushButton(text="Save curated AnnData...")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from napari.qt.threading import WorkerBase, create_worker
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.steps import drain
 
 
 def start_task(
@@ -58,13 +59,7 @@ def start_task(
     try:
         result = function(*args, **kwargs)
         if inspect.isgenerator(result):
-            try:
-                while True:
-                    value = next(result)
-                    if yielded is not None:
-                        yielded(value)
-            except StopIteration as stop:
-                result = stop.value
+            result = drain(result, yielded)
     except AnnotatabilityInputError as error:
         errored(error)
     else:

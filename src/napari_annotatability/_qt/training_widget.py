@@ -27,10 +27,11 @@ from napari_annotatability._napari.viewer_sync import (
     show_running_confidence,
 )
 from napari_annotatability._qt.cells_widget import CellsWidget
+from napari_annotatability._qt.setting_widgets import setting_box
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import TrainingUpdate, training_updates
 from napari_annotatability.api import AnnotatabilityResult, audit_summary, total_steps
-from napari_annotatability.core.dynamics import DEFAULT_MIN_STEPS, available_devices
+from napari_annotatability.core.dynamics import available_devices
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
@@ -98,26 +99,24 @@ class TrainingWidget(CellsWidget):
         self._input = ComboBox(label="input", choices=self._input_choices)
         self._normalize = CheckBox(label="normalise + log1p", value=False)
         self._n_top_genes = SpinBox(label="top genes (0: all)", value=0, min=0, max=100_000)
-        self._epochs = SpinBox(label="epochs", value=50, min=1, max=10_000)
+        self._epochs = setting_box("epochs")
         self._auto_lr = CheckBox(label="learning rate from the data", value=True)
         self._lr = FloatSpinBox(
             label="learning rate", value=0.001, min=1e-6, max=1.0, step=1e-4, enabled=False
         )
-        self._momentum = FloatSpinBox(label="momentum", value=0.9, min=0.0, max=0.999, step=0.01)
-        self._batch_size = SpinBox(label="batch size", value=256, min=1, max=1_000_000)
+        self._momentum = setting_box("momentum")
+        self._batch_size = setting_box("batch_size")
         self._depth = ComboBox(label="depth", choices=[3, 4, 5], value=3)
-        self._min_width = SpinBox(label="min hidden width", value=64, min=0, max=100_000)
-        self._min_steps = SpinBox(
-            label="min steps per epoch", value=DEFAULT_MIN_STEPS or 0, min=0, max=100_000
-        )
+        self._min_width = setting_box("min_width")
+        self._min_steps = setting_box("min_steps")
         self._weighted = CheckBox(label="class-balanced sampler", value=True)
-        self._seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self._seed = setting_box("seed")
         self._device = ComboBox(label="device", choices=available_devices(), value="auto")
         self._flags = ComboBox(label="flags from", choices=list(FLAG_SOURCES), value=EVIDENCE)
-        self._neighbours = SpinBox(label="tissue neighbours", value=10, min=0, max=1000)
+        self._neighbours = setting_box("spatial_neighbours")
         self._calibrate = CheckBox(label="calibrate flags", value=True)
         self._suggest = CheckBox(label="suggest corrections", value=True)
-        self._suggest_epochs = SpinBox(label="suggestion epochs", value=100, min=1, max=10_000)
+        self._suggest_epochs = setting_box("suggest_epochs")
         self._train = PushButton(text="Train")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._status = Label(value="")

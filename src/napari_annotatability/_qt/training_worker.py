@@ -9,6 +9,7 @@ import numpy as np
 from anndata import AnnData
 
 from napari_annotatability.api import AnnotatabilityResult, annotate_steps
+from napari_annotatability.core.steps import relay
 
 
 @dataclass(frozen=True)
@@ -47,27 +48,23 @@ def training_updates(
     The running confidence is kept as a sum of the epochs' probabilities (O(cells)
     per epoch) rather than re-averaging the whole record each time.
     """
-    steps = annotate_steps(adata, label_key, **kwargs)
     running_sum: np.ndarray | None = None
-    try:
-        update = next(steps)
-        while True:
-            running = None
-            if update.phase == "dynamics" and update.record is not None:
-                latest = np.asarray(update.record[-1], dtype=np.float64)
-                running_sum = latest.copy() if running_sum is None else running_sum + latest
-                running = running_sum / len(update.record)
-            yield TrainingUpdate(
-                phase=update.phase,
-                epoch=update.epoch,
-                n_epochs=update.n_epochs,
-                step=update.step,
-                total_steps=update.total_steps,
-                loss=update.loss,
-                running_confidence=running,
-            )
-            update = next(steps)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        steps.close()
+
+    def light(update) -> TrainingUpdate:
+        nonlocal running_sum
+        running = None
+        if update.phase == "dynamics" and update.record is not None:
+            latest = np.asarray(update.record[-1], dtype=np.float64)
+            running_sum = latest.copy() if running_sum is None else running_sum + latest
+            running = running_sum / len(update.record)
+        return TrainingUpdate(
+            phase=update.phase,
+            epoch=update.epoch,
+            n_epochs=update.n_epochs,
+            step=update.step,
+            total_steps=update.total_steps,
+            loss=update.loss,
+            running_confidence=running,
+        )
+
+    return (yield from relay(annotate_steps(adata, label_key, **kwargs), light))

@@ -26,6 +26,7 @@ from napari_annotatability.core.network import (
     SparseBatch,
     build_network,
 )
+from napari_annotatability.core.settings import default
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ SPARSE_DENSITY_LIMIT = 0.4
 #: under-fits) and an epoch has at least :data:`DEFAULT_MIN_STEPS` optimiser steps.
 REFERENCE_TRAINING: dict = {"lr": 0.001, "min_width": None, "min_steps": None}
 #: Optimiser steps per epoch at least (small data; see :func:`epoch_draws`).
-DEFAULT_MIN_STEPS: int | None = 5
+DEFAULT_MIN_STEPS: int | None = int(default("min_steps"))
 #: Bounds of the automatic learning rate: never below the reference's 0.001 (inputs
 #: with a large norm train as in the reference), at most 1 (inputs with tiny values).
 MIN_AUTO_LR = 0.001
@@ -81,14 +82,14 @@ class TrainingParams:
         as the reference; see :func:`epoch_draws`).
     """
 
-    epochs: int = 50
+    epochs: int = int(default("epochs"))
     lr: float | str = "auto"
-    momentum: float = 0.9
-    batch_size: int = 256
+    momentum: float = float(default("momentum"))
+    batch_size: int = int(default("batch_size"))
     depth: int = 3
     weighted_sampler: bool = True
-    seed: int = 0
-    min_width: int | None = 64
+    seed: int = int(default("seed"))
+    min_width: int | None = int(default("min_width"))
     min_steps: int | None = DEFAULT_MIN_STEPS
 
     def __post_init__(self) -> None:
