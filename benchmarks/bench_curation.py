@@ -72,10 +72,10 @@ def gui(n: int) -> None:
     source = viewer.add_points(data[0], **data[1])
     show_results(viewer, source)
     widget = CurationWidget(viewer, threaded=False)
-    widget._target.value = "type 3"
+    widget.edits.target.value = "type 3"
     for k in range(3):
         source.selected_data = {k}
-        timed(f"napari: relabel one cell (edit {k + 1})", widget.relabel_selected)
+        timed(f"napari: relabel one cell (edit {k + 1})", widget.edits.relabel_selected)
     viewer.close()
 
 

@@ -117,11 +117,11 @@ def curation() -> None:
     trainer.train()
     curate = CurationWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(curate, name="Curate annotation")
-    curate._flag.value = "Hard-to-learn"
-    curate._conf_max.value = 0.3
-    curate.select_matching()
-    curate.accept_selected()
-    curate.select_matching()  # show the selection count and its class breakdown
+    curate.selection.flag.value = "Hard-to-learn"
+    curate.selection.conf_max.value = 0.3
+    curate.selection.select_matching()
+    curate.edits.accept_selected()
+    curate.selection.select_matching()  # show the selection count and its class breakdown
     for layer in viewer.layers:
         layer.visible = layer.metadata.get("role") == "curated"
     napari.qt.get_qapp().processEvents()

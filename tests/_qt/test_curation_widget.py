@@ -41,24 +41,24 @@ def test_filters_select_exactly_the_matching_cells(dlpfc_scored):
     viewer = dlpfc_scored
     widget = CurationWidget(viewer, threaded=False)
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
-    widget._flag.value = HARD
-    widget._conf_min.value, widget._conf_max.value = 0.0, 0.2
-    chosen = widget.select_matching()
+    widget.selection.flag.value = HARD
+    widget.selection.conf_min.value, widget.selection.conf_max.value = 0.0, 0.2
+    chosen = widget.selection.select_matching()
     obs = adata.obs
     expected = np.flatnonzero(((obs["layer_flag"] == HARD) & (obs["layer_conf"] <= 0.2)).to_numpy())
     np.testing.assert_array_equal(chosen, expected)
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
     # the count and the class breakdown are shown
     counts = obs["layer"].iloc[expected].value_counts()
-    assert widget._selection.value.startswith(f"{expected.size} selected:")
+    assert widget.selection.summary.value.startswith(f"{expected.size} selected:")
     top = counts.index[0]
-    assert f"{counts.iloc[0]} {top}" in widget._selection.value
+    assert f"{counts.iloc[0]} {top}" in widget.selection.summary.value
 
-    widget._flag.value = "any"
-    widget._conf_min.value, widget._conf_max.value = 0.0, 1.0
-    widget._label.value = "WM"
-    widget._suggested.value = "has a suggestion"
-    chosen = widget.select_matching()
+    widget.selection.flag.value = "any"
+    widget.selection.conf_min.value, widget.selection.conf_max.value = 0.0, 1.0
+    widget.selection.class_filter.value = "WM"
+    widget.selection.suggested.value = "has a suggestion"
+    chosen = widget.selection.select_matching()
     expected = np.flatnonzero(((obs["layer"] == "WM") & obs["layer_suggested"].notna()).to_numpy())
     np.testing.assert_array_equal(chosen, expected)
     np.testing.assert_array_equal(
@@ -71,7 +71,7 @@ def test_lasso_selects_the_cells_inside(dlpfc_scored):
     viewer = dlpfc_scored
     widget = CurationWidget(viewer, threaded=False)
     source = viewer.layers["DLPFC layer"]
-    lasso = widget.start_lasso()
+    lasso = widget.selection.start_lasso()
     assert lasso.mode == "add_polygon_lasso"
     coords = np.asarray(source.data)
     centre = coords.mean(axis=0)
@@ -81,10 +81,10 @@ def test_lasso_selects_the_cells_inside(dlpfc_scored):
     lasso.add_polygons([triangle])  # what drawing with the lasso tool adds
     expected = np.flatnonzero(PolygonPath(triangle).contains_points(coords))
     assert 10 < expected.size < len(coords)
-    np.testing.assert_array_equal(widget.selected(), expected)
+    np.testing.assert_array_equal(widget.selection.selected(), expected)
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
     # a second start reuses the lasso layer
-    assert widget.start_lasso() is lasso
+    assert widget.selection.start_lasso() is lasso
 
 
 def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
@@ -92,36 +92,36 @@ def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
     widget = CurationWidget(viewer, threaded=False)
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
     original = adata.obs["layer"].copy()
-    assert widget.relabel_selected() is None  # nothing selected yet
+    assert widget.edits.relabel_selected() is None  # nothing selected yet
     assert any("No cells selected" in m for m in notifications.messages)
 
     flags = role(viewer, "flags")
     flags.selected_data = {0, 1, 2}
-    widget._target.value = "WM"
-    edit = widget.relabel_selected()
+    widget.edits.target.value = "WM"
+    edit = widget.edits.relabel_selected()
     assert list(adata.obs["layer_curated"].iloc[:3]) == ["WM"] * 3
     assert adata.obs["layer_reviewed"].iloc[:3].all()
     curated = role(viewer, "curated")
     assert list(curated.features["layer_curated"].iloc[:3]) == ["WM"] * 3
-    assert widget._undo.enabled and not widget._redo.enabled
-    assert "manual: 3 cells" in widget._status.value
+    assert widget.edits.undo_button.enabled and not widget.edits.redo_button.enabled
+    assert "manual: 3 cells" in widget.status.value
     assert edit.n_changed == int((original.iloc[:3] != "WM").sum())
 
     flags.selected_data = {5}
-    widget._new_class.value = "Layer_2 (new)"
-    widget.relabel_selected()
+    widget.edits.new_class.value = "Layer_2 (new)"
+    widget.edits.relabel_selected()
     assert adata.obs["layer_curated"].iloc[5] == "Layer_2 (new)"
-    assert "Layer_2 (new)" in widget._target.choices
-    assert widget._new_class.value == ""
+    assert "Layer_2 (new)" in widget.edits.target.choices
+    assert widget.edits.new_class.value == ""
 
     hard = np.flatnonzero(adata.obs["layer_flag"] == HARD)
-    widget.accept_all()
+    widget.edits.accept_all()
     np.testing.assert_array_equal(
         adata.obs["layer_curated"].astype(str).to_numpy()[hard],
         adata.obs["layer_suggested"].astype(str).to_numpy()[hard],
     )
     flags.selected_data = {10}
-    widget.keep_selected()
+    widget.edits.keep_selected()
     assert adata.obs["layer_reviewed"].iloc[10]
 
     log = adata.uns["annotatability_edits"]
@@ -142,13 +142,13 @@ def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):
     )
 
     for _ in range(4):
-        widget.undo()
+        widget.edits.undo()
     pd.testing.assert_series_equal(
         adata.obs["layer_curated"].astype(str), original.astype(str), check_names=False
     )
     assert not adata.obs["layer_reviewed"].any()
-    assert not widget._undo.enabled and widget._redo.enabled
-    widget.redo()
+    assert not widget.edits.undo_button.enabled and widget.edits.redo_button.enabled
+    widget.edits.redo()
     assert list(adata.obs["layer_curated"].iloc[:3]) == ["WM"] * 3
     pd.testing.assert_series_equal(adata.obs["layer"], original)  # never touched
 
@@ -161,9 +161,9 @@ def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path
     audited = adata.obs[["layer_conf", "layer_var", "layer_flag", "layer_suggested"]].copy()
     audit = dict(adata.uns["layer_annotatability"])
     widget = CurationWidget(viewer, threaded=False)
-    widget.accept_all()
-    widget._epochs.value = 5
-    widget.retrain()
+    widget.edits.accept_all()
+    widget.retraining.epochs.value = 5
+    widget.retraining.retrain()
     params = adata.uns["layer_curated_annotatability"]["params"]
     assert adata.uns["layer_curated_annotatability"]["label_key"] == "layer_curated"
     assert (params["lr_used"], params["epochs"]) == (0.002, 5)
@@ -174,11 +174,11 @@ def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path
     assert adata.uns["layer_annotatability"]["params"] == audit["params"]
     assert not np.array_equal(adata.obs["layer_curated_conf"], adata.obs["layer_conf"])
     # the filters and the export read the audit of the annotation being curated
-    widget._flag.value = HARD
-    widget._conf_min.value, widget._conf_max.value = 0.0, 0.3
+    widget.selection.flag.value = HARD
+    widget.selection.conf_min.value, widget.selection.conf_max.value = 0.0, 0.3
     expected = (adata.obs["layer_flag"] == HARD) & (adata.obs["layer_conf"] <= 0.3)
-    np.testing.assert_array_equal(widget.select_matching(), np.flatnonzero(expected))
-    exported = pd.read_csv(widget.export_table(tmp_path / "curation.csv"))
+    np.testing.assert_array_equal(widget.selection.select_matching(), np.flatnonzero(expected))
+    exported = pd.read_csv(widget.export.export_table(tmp_path / "curation.csv"))
     np.testing.assert_allclose(exported["conf"], audited["layer_conf"])
     assert (exported["flag"] == audited["layer_flag"].astype(str).to_numpy()).all()
     table = adata.uns["layer_curated_flag_changes"]
@@ -187,12 +187,14 @@ def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path
     for before in expected.index:
         for after in expected.columns:
             assert table.loc[before, after] == expected.loc[before, after]
-    assert widget.changes.isVisible() or widget.changes.rowCount() == len(table.index)
-    assert widget.changes.item(0, 0) is not None
-    assert "changed flag" in widget._status.value
+    assert widget.retraining.changes.isVisible() or widget.retraining.changes.rowCount() == len(
+        table.index
+    )
+    assert widget.retraining.changes.item(0, 0) is not None
+    assert "changed flag" in widget.status.value
     # curation continues after a retrain: still the original annotation, undo works
     assert widget.curation.label_key == "layer"
-    widget.undo()
+    widget.edits.undo()
     assert (adata.obs["layer_curated"].astype(str) == adata.obs["layer"].astype(str)).all()
 
 
@@ -200,19 +202,23 @@ def test_retraining_can_be_cancelled_and_writes_nothing(dlpfc_scored, qtbot):
     viewer = dlpfc_scored
     adata = viewer.layers["DLPFC layer"].metadata["adata"]
     widget = CurationWidget(viewer)  # threaded, as in napari
-    widget.accept_all()
-    widget._epochs.value = 10_000
-    worker = widget.retrain()
-    assert worker is not None and widget._cancel.enabled and not widget._retrain.enabled
+    widget.edits.accept_all()
+    widget.retraining.epochs.value = 10_000
+    worker = widget.retraining.retrain()
+    assert (
+        worker is not None
+        and widget.retraining.cancel_button.enabled
+        and not widget.retraining.button.enabled
+    )
     seen = []
     worker.yielded.connect(seen.append)
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=600_000)  # training, however slow
     with qtbot.waitSignal(worker.finished, timeout=600_000):
-        widget._cancel.clicked.emit()
+        widget.retraining.cancel_button.clicked.emit()
     assert "layer_curated_annotatability" not in adata.uns
     assert "layer_curated_conf" not in adata.obs
-    assert widget._status.value == "Retraining cancelled: no audit of 'layer_curated' was written."
-    assert widget._retrain.enabled and not widget._cancel.enabled
+    assert widget.status.value == "Retraining cancelled: no audit of 'layer_curated' was written."
+    assert widget.retraining.button.enabled and not widget.retraining.cancel_button.enabled
 
 
 def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
@@ -258,8 +264,8 @@ def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     qtbot.keyClick(window, Qt.Key.Key_B)
     qtbot.keyClick(window, Qt.Key.Key_N)
     # the curation widget followed every decision made in the review
-    assert curation_widget._undo.enabled
-    assert "reviewed in all" in curation_widget._status.value
+    assert curation_widget.edits.undo_button.enabled
+    assert "reviewed in all" in curation_widget.status.value
     review.stop()
     assert not review.shortcuts["next"].isEnabled()
     assert set(KEYS) == set(review.shortcuts)
@@ -286,15 +292,15 @@ def test_hovering_any_layer_shows_the_curated_label_after_an_edit(dlpfc_scored):
     widget = CurationWidget(viewer, threaded=False)
     flags = role(viewer, "flags")
     flags.selected_data = {0, 1}
-    widget._new_class.value = "checked"
-    widget.relabel_selected()
+    widget.edits.new_class.value = "checked"
+    widget.edits.relabel_selected()
     positions = flags.metadata["cells"]
     shown = [flags.features["layer_curated"].iloc[r] for r in (0, 1)]
     assert shown == ["checked", "checked"]
     cells = viewer.layers["DLPFC layer"]
     rows = np.flatnonzero(np.isin(np.arange(len(cells.data)), positions[:2]))
     assert list(cells.features["layer_curated"].iloc[rows]) == ["checked", "checked"]
-    widget.undo()
+    widget.edits.undo()
     assert flags.features["layer_curated"].iloc[0] != "checked"
 
 
@@ -305,8 +311,8 @@ def test_a_curated_anndata_is_freed_with_its_layers(make_napari_viewer):
     viewer.add_points(data, **kwargs)
     widget = CurationWidget(viewer, threaded=False)
     viewer.layers["cells"].selected_data = {0}
-    widget._new_class.value = "checked"
-    assert widget.relabel_selected() is not None
+    widget.edits.new_class.value = "checked"
+    assert widget.edits.relabel_selected() is not None
     freed = weakref.ref(adata)
     del adata, data, kwargs
     viewer.layers.clear()
@@ -323,7 +329,7 @@ def test_curating_a_number_column_notifies(synthetic_viewer, notifications):
     source.metadata["label_key"] = "depth"
     widget = CurationWidget(synthetic_viewer, threaded=False)
     source.selected_data = {0}
-    assert widget.relabel_selected() is None
+    assert widget.edits.relabel_selected() is None
     assert any("not cell-type labels" in m for m in notifications.messages)
     assert "depth_curated" not in source.metadata["adata"].obs.columns
 
@@ -345,12 +351,12 @@ def test_save_and_export_from_the_widget(make_napari_viewer, tmp_path, load_shar
     show_results(viewer, cells)
     widget = CurationWidget(viewer, threaded=False)
     cells.selected_data = {0, 1}
-    widget._new_class.value = "checked"
-    widget.relabel_selected()
+    widget.edits.new_class.value = "checked"
+    widget.edits.relabel_selected()
 
     with pytest.raises(AnnotatabilityInputError, match="opened from"):
-        widget.save(source_file)
-    saved = widget.save(tmp_path / "curated.zarr")
+        widget.export.save(source_file)
+    saved = widget.export.save(tmp_path / "curated.zarr")
     back = ad.read_zarr(saved)
     assert list(back.obs[f"{key}_curated"].iloc[:2]) == ["checked", "checked"]
     assert len(back.uns["annotatability_edits"]) == 2
@@ -360,7 +366,7 @@ def test_save_and_export_from_the_widget(make_napari_viewer, tmp_path, load_shar
         back.uns["spatial"][library]["images"]["lowres"],
         adata.uns["spatial"][library]["images"]["lowres"],
     )
-    table = pd.read_csv(widget.export_table(tmp_path / "curation.tsv"), sep="\t")
+    table = pd.read_csv(widget.export.export_table(tmp_path / "curation.tsv"), sep="\t")
     assert list(table.columns) == [
         "cell_id",
         "original",
@@ -373,7 +379,7 @@ def test_save_and_export_from_the_widget(make_napari_viewer, tmp_path, load_shar
         "reviewed",
     ]
     assert table["curated"].iloc[0] == "checked" and table["reviewed"].iloc[0]
-    widget.save(source_file, overwrite=True)  # confirmed: replaces the opened file
+    widget.export.save(source_file, overwrite=True)  # confirmed: replaces the opened file
     assert ad.read_h5ad(source_file).obs[f"{key}_curated"].iloc[0] == "checked"
 
 
@@ -381,10 +387,10 @@ def test_reopen_continues_the_curation(dlpfc_scored, make_napari_viewer, tmp_pat
     viewer = dlpfc_scored
     widget = CurationWidget(viewer, threaded=False)
     role(viewer, "flags").selected_data = {0, 1, 2}
-    widget._target.value = "WM"
-    widget.relabel_selected()
-    widget.accept_all()
-    saved = widget.save(tmp_path / "curated.h5ad")
+    widget.edits.target.value = "WM"
+    widget.edits.relabel_selected()
+    widget.edits.accept_all()
+    saved = widget.export.save(tmp_path / "curated.h5ad")
     before = viewer.layers["DLPFC layer"].metadata["adata"]
 
     again = make_napari_viewer()
@@ -398,6 +404,6 @@ def test_reopen_continues_the_curation(dlpfc_scored, make_napari_viewer, tmp_pat
     # and goes on: one more edit is logged after the earlier ones
     (cells,) = cells_layers(again)
     cells.selected_data = {3}
-    reopened.keep_selected()
+    reopened.edits.keep_selected()
     assert len(curation.log) == len(before.uns["annotatability_edits"]) + 1
-    assert reopened.show_curated() is not None
+    assert reopened.edits.show_curated() is not None
