@@ -18,7 +18,7 @@ from anndata import AnnData
 from napari.utils.colormaps import Colormap, ensure_colormap
 
 from napari_annotatability._napari.layers import cell_features
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
 
 #: Flag colours: blue for learned, amber for ambiguous, red for likely wrong.
@@ -95,14 +95,14 @@ def _points(view: CellsView, role: str, keep: np.ndarray, colour: dict) -> tuple
 
 
 def _scored(view: CellsView) -> np.ndarray:
-    conf = view.adata.obs[io.conf_key(view.label_key)].to_numpy(dtype=float)[view.positions]
+    conf = view.adata.obs[keys.conf_key(view.label_key)].to_numpy(dtype=float)[view.positions]
     return np.isfinite(conf)
 
 
 def confidence_layer(view: CellsView) -> tuple:
     """Scored cells coloured by confidence, unconfident ones bright."""
     colour = {
-        "face_color": io.conf_key(view.label_key),
+        "face_color": keys.conf_key(view.label_key),
         "face_colormap": confidence_colormap(),
         "face_contrast_limits": (0.0, 1.0),
     }
@@ -112,10 +112,12 @@ def confidence_layer(view: CellsView) -> tuple:
 def variability_layer(view: CellsView) -> tuple:
     """Scored cells coloured by variability, variable ones bright (limits 0-99th pct)."""
     keep = _scored(view)
-    values = view.adata.obs[io.var_key(view.label_key)].to_numpy(dtype=float)[view.positions][keep]
+    values = view.adata.obs[keys.var_key(view.label_key)].to_numpy(dtype=float)[view.positions][
+        keep
+    ]
     top = float(np.percentile(values, 99)) if values.size else 0.5
     colour = {
-        "face_color": io.var_key(view.label_key),
+        "face_color": keys.var_key(view.label_key),
         "face_colormap": "magma",
         "face_contrast_limits": (0.0, max(top, 1e-6)),
     }
@@ -124,13 +126,13 @@ def variability_layer(view: CellsView) -> tuple:
 
 def flags_layer(view: CellsView) -> tuple:
     """Scored cells coloured by flag: easy blue, ambiguous amber, hard-to-learn red."""
-    colour = {"face_color": io.flag_key(view.label_key), "face_color_cycle": dict(FLAG_COLORS)}
+    colour = {"face_color": keys.flag_key(view.label_key), "face_color_cycle": dict(FLAG_COLORS)}
     return _points(view, "flags", _scored(view), colour)
 
 
 def dynamics_flags_layer(view: CellsView) -> tuple | None:
     """The method's own flags (conf and var), coloured as the flags; ``None`` if absent."""
-    key = io.dynamics_flag_key(view.label_key)
+    key = keys.dynamics_flag_key(view.label_key)
     if key not in view.adata.obs.columns:
         return None
     colour = {"face_color": key, "face_color_cycle": dict(FLAG_COLORS)}
@@ -142,7 +144,7 @@ def mislabel_layer(view: CellsView) -> tuple | None:
 
     ``None`` when the audit has no label evidence (``flags="dynamics"``).
     """
-    key = io.mislabel_key(view.label_key)
+    key = keys.mislabel_key(view.label_key)
     if key not in view.adata.obs.columns:
         return None
     values = view.adata.obs[key].to_numpy(dtype=float)[view.positions]
@@ -161,7 +163,7 @@ def suggestions_layer(view: CellsView, class_colors: dict[str, str]) -> tuple | 
 
     ``None`` when the run made no suggestions (or none differs).
     """
-    key = io.suggestion_key(view.label_key)
+    key = keys.suggestion_key(view.label_key)
     obs = view.adata.obs
     if key not in obs.columns:
         return None
@@ -176,7 +178,7 @@ def suggestions_layer(view: CellsView, class_colors: dict[str, str]) -> tuple | 
 
 def results_layers(view: CellsView, class_colors: dict[str, str]) -> dict[str, tuple]:
     """Every result layer of ``view`` that has something to show, by role."""
-    if io.conf_key(view.label_key) not in view.adata.obs.columns:
+    if keys.conf_key(view.label_key) not in view.adata.obs.columns:
         return {}
     built = {
         "variability": variability_layer(view),

@@ -7,7 +7,7 @@ from magicgui.widgets import ComboBox, Container
 from napari.layers import Points
 
 from napari_annotatability._napari.viewer_sync import cells_layers
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 
 
 class CellsWidget(Container):
@@ -52,8 +52,8 @@ class CellsWidget(Container):
         if key is None:
             return None, f"The layer {source.name!r} shows no annotation; open the data with one."
         adata = source.metadata["adata"]
-        io.adopt_unkeyed_audit(adata)
-        if io.audit_info(adata, key) is None:
+        keys.adopt_unkeyed_audit(adata)
+        if keys.audit_info(adata, key) is None:
             return None, f"No audit of {key!r} yet: train in 'Audit annotation' first."
         return source, ""
 

@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 from napari_annotatability._napari.results_layers import FLAG_COLORS
 from napari_annotatability._napari.selection import layers_of, select_cells, selected_positions
 from napari_annotatability._qt.cells_widget import CellsWidget
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class DataMapWidget(CellsWidget):
         source = self._cells.value
         obs = None if source is None else source.metadata["adata"].obs
         label_key = None if source is None else source.metadata.get("label_key")
-        if obs is None or label_key is None or io.conf_key(label_key) not in obs.columns:
+        if obs is None or label_key is None or keys.conf_key(label_key) not in obs.columns:
             self._positions = np.zeros(0, dtype=np.int64)
             self._xy = np.zeros((0, 2))
             self._status.value = "No confidence yet: train in 'Audit annotation' first."
@@ -150,12 +150,12 @@ class DataMapWidget(CellsWidget):
             return
         cells = source.metadata.get("cells")
         positions = np.arange(len(obs)) if cells is None else np.asarray(cells)
-        conf = obs[io.conf_key(label_key)].to_numpy(dtype=float)[positions]
-        var = obs[io.var_key(label_key)].to_numpy(dtype=float)[positions]
+        conf = obs[keys.conf_key(label_key)].to_numpy(dtype=float)[positions]
+        var = obs[keys.var_key(label_key)].to_numpy(dtype=float)[positions]
         scored = np.isfinite(conf) & np.isfinite(var)
         self._positions = positions[scored]
         self._xy = np.column_stack([var[scored], conf[scored]])
-        flag_column = io.flag_key(label_key)
+        flag_column = keys.flag_key(label_key)
         flags = (
             obs[flag_column].astype(object).to_numpy()[self._positions]
             if flag_column in obs.columns

@@ -21,7 +21,7 @@ from napari_annotatability._napari.audit_model import audit_of
 from napari_annotatability._napari.selection import layer_positions, select_cells
 from napari_annotatability._napari.viewer_sync import announce_edit
 from napari_annotatability._qt.cells_widget import CellsWidget
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.review import Neighbourhood, ReviewQueue
@@ -40,18 +40,18 @@ KEYS = {
 }
 #: Review queues: name -> (flag column maker, flags in the queue).
 _QUEUES = {
-    "Hard-to-learn": (io.flag_key, (HARD,)),
-    "Hard-to-learn and Ambiguous": (io.flag_key, (HARD, AMBIGUOUS)),
-    "Hard-to-learn by training dynamics": (io.dynamics_flag_key, (HARD,)),
+    "Hard-to-learn": (keys.flag_key, (HARD,)),
+    "Hard-to-learn and Ambiguous": (keys.flag_key, (HARD, AMBIGUOUS)),
+    "Hard-to-learn by training dynamics": (keys.dynamics_flag_key, (HARD,)),
 }
 
 
 def review_order(obs, label_key: str) -> np.ndarray:
     """Ascending review order: minus the mislabel score, else the confidence."""
-    key = io.mislabel_key(label_key)
+    key = keys.mislabel_key(label_key)
     if key in obs.columns:
         return -obs[key].to_numpy(dtype=float)
-    return obs[io.conf_key(label_key)].to_numpy(dtype=float)
+    return obs[keys.conf_key(label_key)].to_numpy(dtype=float)
 
 
 class ReviewWidget(CellsWidget):
@@ -210,17 +210,17 @@ class ReviewWidget(CellsWidget):
         labels = curation.labels(self._shown)
         counts = self._neighbours.label_counts(row, labels)
         neighbours = ", ".join(f"{n} {label}" for label, n in counts) or "none"
-        suggestion = obs.get(io.suggestion_key(curation.label_key))
+        suggestion = obs.get(keys.suggestion_key(curation.label_key))
         suggested = None if suggestion is None else suggestion.astype(object).iloc[position]
         cell = obs.iloc[position]
-        score_key = io.mislabel_key(curation.label_key)
+        score_key = keys.mislabel_key(curation.label_key)
         score = f"mislabel score {cell[score_key]:.3f}, " if score_key in obs.columns else ""
         key = curation.label_key
         self._cell.value = (
             f"{adata.obs_names[position]}: label {cell[key]}, "
             f"curated {curation.labels([position])[0]}; {score}conf "
-            f"{cell[io.conf_key(key)]:.3f}, var {cell[io.var_key(key)]:.3f}, "
-            f"{cell[io.flag_key(key)]}; "
+            f"{cell[keys.conf_key(key)]:.3f}, var {cell[keys.var_key(key)]:.3f}, "
+            f"{cell[keys.flag_key(key)]}; "
             f"suggestion {suggested if suggested is not None else 'none'}; "
             f"neighbours: {neighbours}."
         )

@@ -14,7 +14,6 @@ from napari_annotatability.api.audit import (
     REFERENCE_SETTINGS,
     annotate,
     annotate_steps,
-    run_steps,
     total_steps,
 )
 from napari_annotatability.api.dynamics import (
@@ -45,6 +44,7 @@ from napari_annotatability.core.results import (
     GraphResult,
     ranked_genes,
 )
+from napari_annotatability.core.steps import run_steps
 
 __all__ = [
     "FLAG_METHODS",

@@ -51,7 +51,7 @@ from napari_annotatability.core.scores import (
     noise_cutoffs,
 )
 from napari_annotatability.core.settings import default
-from napari_annotatability.core.steps import drain, relay
+from napari_annotatability.core.steps import StepCounter, run_steps
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def annotate_steps(
         logger.warning("suggest=True needs calibrate=True (no Hard-to-learn cells); skipping.")
         suggest = False
     network_suggestions = suggest and not use_evidence
-    counter = _StepCounter(
+    counter = StepCounter(
         total_steps(
             inputs.n_cells,
             epochs=epochs,
@@ -313,26 +313,6 @@ def _embedding_step(
     return embedding
 
 
-class _StepCounter:
-    """Adds overall ``step``/``total_steps`` to the progress of consecutive phases."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-
-    def wrap(self, phase: Generator[EpochProgress, None, object]):
-        """Pass the updates of ``phase`` on, counted; return its result."""
-        return relay(phase, self._count)
-
-    def _count(self, update: EpochProgress) -> EpochProgress:
-        self.done += 1
-        update.step, update.total_steps = self.done, self.total
-        return update
-
-    def skip(self, n: int) -> None:
-        self.done += n
-
-
 def _calibration_steps(
     inputs: TrainingInputs, params: TrainingParams, device, noise_rate: float, percentile: float
 ) -> Generator[EpochProgress, None, Cutoffs]:
@@ -451,31 +431,3 @@ def annotate(
     target = adata.copy() if copy else adata
     result.write(target, store_record=store_record)
     return target if copy else None
-
-
-def run_steps(
-    steps: Generator[EpochProgress, None, object],
-    progress: bool | Callable[[EpochProgress], None] = False,
-    *,
-    total: int | None = None,
-):
-    """Run a step generator to its end, reporting progress; returns its result."""
-    if progress is not True:
-        return drain(steps, progress if callable(progress) else None)
-    from tqdm.auto import tqdm
-
-    bar = None
-
-    def advance(update: EpochProgress) -> None:
-        nonlocal bar
-        if bar is None:  # created at the first update, once the total is known
-            bar = tqdm(total=update.total_steps or total, unit="epoch", dynamic_ncols=True)
-        bar.set_description(update.phase, refresh=False)
-        bar.set_postfix(loss=f"{update.loss:.3f}", refresh=False)
-        bar.update(1)
-
-    try:
-        return drain(steps, advance)
-    finally:
-        if bar is not None:
-            bar.close()

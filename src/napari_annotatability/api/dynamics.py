@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from napari_annotatability.api.audit import run_steps
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.dynamics import (
     DynamicsRecord,
     EpochProgress,
@@ -25,6 +24,7 @@ from napari_annotatability.core.results import (
 from napari_annotatability.core.scores import (
     confidence_and_variability,
 )
+from napari_annotatability.core.steps import run_steps
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def corrected_labels(adata: AnnData, label_key: str) -> pd.Series:
 
     Raises a clear error when :func:`annotate` has not written suggestions yet.
     """
-    key = io.suggestion_key(label_key)
+    key = keys.suggestion_key(label_key)
     if key not in adata.obs.columns:
         raise AnnotatabilityInputError(
             f"No suggestions in adata.obs[{key!r}]; run annotate(adata, {label_key!r}) first."

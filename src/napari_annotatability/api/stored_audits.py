@@ -8,7 +8,7 @@ import logging
 import numpy as np
 from anndata import AnnData
 
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.dynamics import (
     TrainingParams,
 )
@@ -37,12 +37,12 @@ def audited_key(adata: AnnData, label_key: str | None = None) -> str:
     Raises a clear error when that annotation has no audit, or when ``label_key`` is
     ``None`` and ``adata`` holds none or several.
     """
-    io.adopt_unkeyed_audit(adata)
-    audited = io.audited_keys(adata)
+    keys.adopt_unkeyed_audit(adata)
+    audited = keys.audited_keys(adata)
     if label_key is not None:
         if label_key not in audited:
             raise AnnotatabilityInputError(
-                f"No audit of {label_key!r} in adata.uns[{io.audit_key(label_key)!r}] "
+                f"No audit of {label_key!r} in adata.uns[{keys.audit_key(label_key)!r}] "
                 f"(audited: {audited or 'none'}); run annotate(adata, {label_key!r}) "
                 "(CLI: napari-annotatability score --label) first."
             )
@@ -68,8 +68,8 @@ def reference_columns(adata: AnnData, label_key: str | None = None) -> None:
     update them.
     """
     key = audited_key(adata, label_key)
-    adata.obs[io.REFERENCE_CONF] = adata.obs[io.conf_key(key)].to_numpy()
-    adata.obs[io.REFERENCE_VAR] = adata.obs[io.var_key(key)].to_numpy()
+    adata.obs[keys.REFERENCE_CONF] = adata.obs[keys.conf_key(key)].to_numpy()
+    adata.obs[keys.REFERENCE_VAR] = adata.obs[keys.var_key(key)].to_numpy()
 
 
 def audit_summary(adata: AnnData, label_key: str | None = None) -> str:
@@ -79,7 +79,7 @@ def audit_summary(adata: AnnData, label_key: str | None = None) -> str:
     (5.6%) look wrong (label evidence, calibrated by noise injection)"``; for a
     ``flags="dynamics"`` audit, the count of Hard-to-learn cells by conf and var.
     """
-    info = adata.uns[io.audit_key(audited_key(adata, label_key))]
+    info = adata.uns[keys.audit_key(audited_key(adata, label_key))]
     n_cells = int(info["n_cells_used"])
     if "evidence" in info:
         evidence = info["evidence"]
@@ -107,8 +107,8 @@ def stored_training_settings(adata: AnnData, label_key: str) -> dict:
     a run at the reference's widths, whose default is not ``None``); input settings only
     when stored (their defaults are ``None`` anyway). Empty when there is no such audit.
     """
-    io.adopt_unkeyed_audit(adata)
-    params = (io.audit_info(adata, label_key) or {}).get("params", {})
+    keys.adopt_unkeyed_audit(adata)
+    params = (keys.audit_info(adata, label_key) or {}).get("params", {})
     if not params:
         return {}
     training = [f.name for f in dataclasses.fields(TrainingParams) if f.name != "epochs"]
@@ -121,7 +121,7 @@ def stored_training_settings(adata: AnnData, label_key: str) -> dict:
 def confidence_key(adata: AnnData, label_key: str | None, conf_key: str | None) -> str:
     """The confidence column to use: ``conf_key``, else that of the audit of ``label_key``."""
     if conf_key is None:
-        return io.conf_key(audited_key(adata, label_key))
+        return keys.conf_key(audited_key(adata, label_key))
     if conf_key not in adata.obs.columns:
         raise AnnotatabilityInputError(
             f"No confidence in adata.obs[{conf_key!r}]; run annotate(adata, label_key) "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 #: The filter value that matches every cell.
@@ -35,15 +35,15 @@ def filter_cells(
     obs = adata.obs
     keep = np.ones(adata.n_obs, dtype=bool)
     if flag != ANY:
-        column = io.flag_key(label_key)
+        column = keys.flag_key(label_key)
         keep &= (obs[column].astype(object) == flag).to_numpy() if column in obs else False
     if label != ANY:
         keep &= (obs[label_key].astype(str) == label).to_numpy()
     if suggested != ANY:
-        column = io.suggestion_key(label_key)
+        column = keys.suggestion_key(label_key)
         values = obs[column].astype(object) if column in obs else pd.Series(None, index=obs.index)
         keep &= values.notna() if suggested == "has a suggestion" else values == suggested
-    conf_key = io.conf_key(label_key)
+    conf_key = keys.conf_key(label_key)
     if conf_key in obs and tuple(conf_range) != (0.0, 1.0):
         conf = obs[conf_key].to_numpy(dtype=float)
         keep &= (conf >= conf_range[0]) & (conf <= conf_range[1])

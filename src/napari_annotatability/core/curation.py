@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import HARD
 
@@ -117,8 +117,8 @@ class Curation:
                 f"adata.obs[{label_key!r}] holds {column.dtype} values, not cell-type labels; "
                 "curate a categorical or text column."
             )
-        io.require_unique_cell_ids(adata)
-        io.adopt_unkeyed_audit(adata)
+        keys.require_unique_cell_ids(adata)
+        keys.adopt_unkeyed_audit(adata)
         self.adata = adata
         self.label_key = label_key
         self.curated = curated_key(label_key)
@@ -195,7 +195,7 @@ class Curation:
         Cells without a suggestion are left out; ``how`` is ``"suggestion"`` for a
         selection and ``"bulk"`` for all Hard-to-learn cells at once.
         """
-        key = io.suggestion_key(self.label_key)
+        key = keys.suggestion_key(self.label_key)
         obs = self.adata.obs
         if key not in obs.columns:
             raise AnnotatabilityInputError(
@@ -203,7 +203,7 @@ class Curation:
             )
         suggested = _as_text(obs[key].astype(object).to_numpy())
         if positions is None:
-            flag = obs.get(io.flag_key(self.label_key))
+            flag = obs.get(keys.flag_key(self.label_key))
             hard = np.zeros(self.adata.n_obs, bool) if flag is None else (flag == HARD).to_numpy()
             positions, how = np.flatnonzero(hard), BULK
         else:
@@ -288,13 +288,13 @@ class Curation:
 
     def _append_log(self, positions, old, new, how: str, time: str | None = None) -> None:
         obs = self.adata.obs
-        conf_column = io.conf_key(self.label_key)
+        conf_column = keys.conf_key(self.label_key)
         conf = (
             obs[conf_column].to_numpy(dtype=float)[positions]
             if conf_column in obs.columns
             else np.full(positions.size, np.nan)
         )
-        flag_column = io.flag_key(self.label_key)
+        flag_column = keys.flag_key(self.label_key)
         flag = (
             _as_text(obs[flag_column].astype(object).to_numpy()[positions])
             if flag_column in obs.columns
@@ -325,7 +325,7 @@ def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
     obs = adata.obs
     if label_key not in obs.columns:
         raise AnnotatabilityInputError(f"Label key {label_key!r} not found in adata.obs.")
-    io.adopt_unkeyed_audit(adata)
+    keys.adopt_unkeyed_audit(adata)
     curated = curated_key(label_key)
 
     def column(key: str, fill) -> np.ndarray:
@@ -339,11 +339,11 @@ def export_table(adata: AnnData, label_key: str) -> pd.DataFrame:
             "cell_id": adata.obs_names.astype(str),
             "original": original.to_numpy(),
             "curated": column(curated, None) if curated in obs.columns else original.to_numpy(),
-            "mislabel_score": column(io.mislabel_key(label_key), np.nan),
-            "conf": column(io.conf_key(label_key), np.nan),
-            "var": column(io.var_key(label_key), np.nan),
-            "flag": column(io.flag_key(label_key), None),
-            "suggestion": column(io.suggestion_key(label_key), None),
+            "mislabel_score": column(keys.mislabel_key(label_key), np.nan),
+            "conf": column(keys.conf_key(label_key), np.nan),
+            "var": column(keys.var_key(label_key), np.nan),
+            "flag": column(keys.flag_key(label_key), None),
+            "suggestion": column(keys.suggestion_key(label_key), None),
             "reviewed": column(reviewed_key(label_key), False).astype(bool),
         }
     )

@@ -15,6 +15,7 @@ import pandas as pd
 from anndata import AnnData
 
 from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.dynamics import (
     DynamicsRecord,
 )
@@ -75,35 +76,35 @@ class AnnotatabilityResult:
         """
         mask = self.cell_mask
         obs = adata.obs
-        io.adopt_unkeyed_audit(adata)
-        obs[io.conf_key(self.label_key)] = expand_values(self.conf, mask, np.nan)
-        obs[io.var_key(self.label_key)] = expand_values(self.var, mask, np.nan)
+        keys.adopt_unkeyed_audit(adata)
+        obs[keys.conf_key(self.label_key)] = expand_values(self.conf, mask, np.nan)
+        obs[keys.var_key(self.label_key)] = expand_values(self.var, mask, np.nan)
         flags = expand_flags(self.flags, mask)
-        obs[io.flag_key(self.label_key)] = flags
+        obs[keys.flag_key(self.label_key)] = flags
         dynamics = self.flags if self.dynamics_flags is None else self.dynamics_flags
-        obs[io.dynamics_flag_key(self.label_key)] = expand_flags(dynamics, mask)
-        for key in (io.mislabel_key(self.label_key), io.ambiguity_key(self.label_key)):
+        obs[keys.dynamics_flag_key(self.label_key)] = expand_flags(dynamics, mask)
+        for key in (keys.mislabel_key(self.label_key), keys.ambiguity_key(self.label_key)):
             if key in obs.columns and self.evidence is None:
                 del obs[key]  # a dynamics-only audit replaces an earlier evidence run
         if self.evidence is not None:
-            obs[io.mislabel_key(self.label_key)] = expand_values(
+            obs[keys.mislabel_key(self.label_key)] = expand_values(
                 self.evidence.mislabel_score, mask, np.nan
             )
-            obs[io.ambiguity_key(self.label_key)] = expand_values(
+            obs[keys.ambiguity_key(self.label_key)] = expand_values(
                 self.evidence.ambiguity, mask, np.nan
             )
         if self.suggested is not None:
-            obs[io.suggestion_key(self.label_key)] = pd.Categorical(
+            obs[keys.suggestion_key(self.label_key)] = pd.Categorical(
                 expand_values(self.suggested, mask, np.nan), categories=list(self.classes)
             )
-        elif io.suggestion_key(self.label_key) in obs.columns:
-            del obs[io.suggestion_key(self.label_key)]
+        elif keys.suggestion_key(self.label_key) in obs.columns:
+            del obs[keys.suggestion_key(self.label_key)]
         if store_record:
-            adata.obsm[io.record_key(self.label_key)] = expand_values(
+            adata.obsm[keys.record_key(self.label_key)] = expand_values(
                 self.record.probabilities.T, mask, np.nan
             )
-        elif io.record_key(self.label_key) in adata.obsm:
-            del adata.obsm[io.record_key(self.label_key)]  # it would be an earlier run's
+        elif keys.record_key(self.label_key) in adata.obsm:
+            del adata.obsm[keys.record_key(self.label_key)]  # it would be an earlier run's
         counts = pd.Series(flags).value_counts()
         uns = {
             "label_key": self.label_key,
@@ -137,7 +138,7 @@ class AnnotatabilityResult:
             }
             if not np.isnan(cut.separation):
                 uns["evidence"]["separation"] = float(cut.separation)
-        adata.uns[io.audit_key(self.label_key)] = uns
+        adata.uns[keys.audit_key(self.label_key)] = uns
 
 
 def _is_nan(value: object) -> bool:

@@ -14,7 +14,7 @@ from napari_annotatability._qt.curation.host import CurationHost
 from napari_annotatability._qt.setting_widgets import setting_box
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import training_updates
-from napari_annotatability.core import anndata_io as io
+from napari_annotatability.core import keys
 from napari_annotatability.core.cell_filters import flag_changes
 
 
@@ -50,7 +50,7 @@ class RetrainPanel(Container):
         if source is None or curation is None:
             host.report("Nothing to retrain: choose a curated cells layer.", error=True)
             return None
-        if io.flag_key(curation.label_key) not in curation.adata.obs:
+        if keys.flag_key(curation.label_key) not in curation.adata.obs:
             host.report("Train on the original annotation first (Audit annotation).", error=True)
             return None
         settings = {
@@ -105,7 +105,7 @@ class RetrainPanel(Container):
         source.metadata["label_key"] = curation.curated
         show_results(host.viewer, source)
         table = flag_changes(
-            curation.adata, io.flag_key(curation.label_key), io.flag_key(curation.curated)
+            curation.adata, keys.flag_key(curation.label_key), keys.flag_key(curation.curated)
         )
         curation.adata.uns[f"{curation.curated}_flag_changes"] = table
         self.show_changes(table)

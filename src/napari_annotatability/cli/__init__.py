@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_annotatability import __version__
+from napari_annotatability.cli import commands
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger("napari_annotatability")
-
-SAMPLE_OUTPUT = "annotatability_sample.h5ad"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     out.add_argument("-v", "--verbose", action="store_true", help="log details")
-    score.set_defaults(func=_score)
+    score.set_defaults(func=commands.score)
 
     genes = sub.add_parser(
         "genes",
@@ -130,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     genes.add_argument("--power-low", type=float, default=1)
     genes.add_argument("--csv", type=Path, help="write the ranked gene table here")
     _output_options(genes)
-    genes.set_defaults(func=_genes)
+    genes.set_defaults(func=commands.genes)
 
     graph = sub.add_parser(
         "graph",
@@ -150,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         help="Dbar exactly (O(n^2)) or from random pairs (auto: exact up to 50k cells)",
     )
     _output_options(graph)
-    graph.set_defaults(func=_graph)
+    graph.set_defaults(func=commands.graph)
 
     view = sub.add_parser(
         "view",
@@ -167,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         help="after training, save a PNG of the window here and quit",
     )
     view.add_argument("-v", "--verbose", action="store_true", help="log details")
-    view.set_defaults(func=_view)
+    view.set_defaults(func=commands.view)
 
     apply = sub.add_parser(
         "apply-edits",
@@ -196,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         help="accept labels that are not yet classes of the annotation",
     )
     _output_options(apply, "output .h5ad file or .zarr folder")
-    apply.set_defaults(func=_apply_edits)
+    apply.set_defaults(func=commands.apply_edits)
 
     export = sub.add_parser(
         "export-curation",
@@ -215,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--overwrite", action="store_true", help="replace an existing file")
     export.add_argument("-v", "--verbose", action="store_true", help="log details")
-    export.set_defaults(func=_export_curation)
+    export.set_defaults(func=commands.export_curation)
     return parser
 
 
@@ -246,99 +245,6 @@ def _output_options(parser: argparse.ArgumentParser, output_help: str = "output 
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
 
 
-def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
-    """Refuse, before any work, to write over the input, over a file, or into no folder."""
-    if output.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        from napari_annotatability.core.anndata_io import anndata_format
-
-        anndata_format(output)  # an AnnData suffix (.h5ad or .zarr)
-    if not output.parent.is_dir():
-        raise AnnotatabilityInputError(
-            f"Output folder {str(output.parent)!r} does not exist; create it or choose another -o."
-        )
-    if source is not None and output.resolve() == source.resolve() and not overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
-        )
-    if output.exists() and not overwrite:
-        raise AnnotatabilityInputError(
-            f"Output {str(output)!r} already exists; choose another -o or pass --overwrite."
-        )
-
-
-def _read_for_output(args: argparse.Namespace):
-    _check_output(args.input, args.output, args.overwrite)
-    return _read_input(args.input)
-
-
-def _read_input(path: Path):
-    """Read any AnnData the plugin opens (``.h5ad``, ``.zarr``), with unique cell ids."""
-    from napari_annotatability.core import anndata_io as io
-
-    adata = io.read_anndata(path)
-    io.require_unique_cell_ids(adata)
-    return adata
-
-
-def _genes(args: argparse.Namespace) -> int:
-    from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
-
-    adata = _read_for_output(args)
-    table = api.gene_scores(
-        adata,
-        label_key=args.label,
-        layer=args.layer,
-        min_counts=args.min_counts,
-        power=args.power,
-        power_low=args.power_low,
-    )
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
-    if args.csv is not None:
-        io.write_csv_atomic(table, args.csv, overwrite=args.overwrite)
-    info = adata.uns["annotatability_genes"]
-    top = table[table["direction"] == "high"].head(10)["gene"].tolist()
-    sys.stdout.write(
-        f"Scored {info['n_scored']} genes (left out {info['n_too_few_counts']} with total "
-        f"counts < {args.min_counts:g}, {info['n_constant']} constant); wrote {args.output}\n"
-        f"  top high: {', '.join(top)}\n"
-    )
-    return 0
-
-
-def _graph(args: argparse.Namespace) -> int:
-    from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
-
-    adata = _read_for_output(args)
-    api.trainability_graph(
-        adata,
-        label_key=args.label,
-        use_rep=args.use_rep,
-        alpha=args.alpha,
-        k=args.k,
-        key_added=args.key_added,
-        mean_distance=args.mean_distance,
-        overwrite=args.overwrite,
-    )
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
-    params = adata.uns[args.key_added]["params"]
-    sys.stdout.write(
-        f"Built the trainability-aware graph (k={args.k}, alpha={args.alpha:g}, "
-        f"Dbar={params['mean_distance']:.4g}); wrote {args.output}\n"
-        f"  use it with sc.tl.umap(adata, neighbors_key={args.key_added!r})\n"
-    )
-    return 0
-
-
-def _output_path(args: argparse.Namespace) -> Path:
-    if args.output is not None:
-        return args.output
-    if args.sample:
-        return Path(SAMPLE_OUTPUT)
-    return args.input.with_name(f"{args.input.stem}_annotatability.h5ad")
-
-
 def _learning_rate(text: str) -> float | str:
     """``--lr``: a positive number or ``auto``."""
     if text.strip().lower() == "auto":
@@ -350,172 +256,6 @@ def _learning_rate(text: str) -> float | str:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
     return value
-
-
-def _training_settings(args: argparse.Namespace) -> dict:
-    """Training and flags: ours, or the reference's (--reference-settings)."""
-    from napari_annotatability.api import REFERENCE_SETTINGS
-
-    if args.reference_settings:
-        return dict(REFERENCE_SETTINGS)
-    return {
-        "lr": args.lr,
-        "min_width": args.min_width or None,  # 0: the reference's widths
-        "min_steps": args.min_steps or None,  # 0: one pass over the cells
-        "flags": args.flags,
-    }
-
-
-def _score(args: argparse.Namespace) -> int:
-    from napari_annotatability import api, datasets
-    from napari_annotatability.core import anndata_io as io
-
-    if args.sample == (args.input is not None):
-        raise AnnotatabilityInputError("Give exactly one of INPUT or --sample.")
-    output = _output_path(args)
-    # the demo's own default output is refreshed on every run, so the command can be repeated
-    overwrite = args.overwrite or (args.sample and args.output is None)
-    # the input itself may be replaced only with an explicit --overwrite
-    _check_output(None if args.sample else args.input, output, overwrite)
-    adata = datasets.visium_dlpfc() if args.sample else _read_input(args.input)
-    label = args.label or adata.uns.get("label_key")
-    if label is None:
-        raise AnnotatabilityInputError(
-            "No --label given and the file has no uns['label_key']; pass --label COLUMN."
-        )
-    steps = api.annotate_steps(
-        adata,
-        str(label),
-        layer=args.layer,
-        use_rep=args.use_rep,
-        normalize=args.normalize,
-        n_top_genes=args.n_top_genes,
-        drop_missing=args.drop_missing,
-        epochs=args.epochs,
-        momentum=args.momentum,
-        batch_size=args.batch_size,
-        depth=args.depth,
-        weighted_sampler=not args.no_weighted_sampler,
-        seed=args.seed,
-        device=args.device,
-        **_training_settings(args),
-        spatial_neighbours=args.spatial_neighbours,
-        n_folds=args.n_folds,
-        calibrate=not args.no_calibrate,
-        noise_rate=args.noise_rate,
-        percentile=args.percentile,
-        suggest=not args.no_suggest,
-        suggest_epochs=args.suggest_epochs,
-    )
-    result = api.run_steps(steps, progress=not args.quiet)
-    result.write(adata, store_record=args.store_record)
-    io.write_anndata_atomic(adata, output, overwrite=overwrite)
-    _report(adata, str(label), output)
-    return 0
-
-
-def _report(adata, label: str, output: Path) -> None:
-    from napari_annotatability.api import audit_summary
-    from napari_annotatability.core import anndata_io as io
-
-    info = adata.uns[io.audit_key(label)]
-    lines = [
-        f"Scored {info['n_cells_used']} cells on {info['device']} "
-        f"in {info['params']['total_seconds']:.1f} s; wrote {output}",
-        f"  {audit_summary(adata, label)}",
-        f"  mean confidence {adata.obs[io.conf_key(label)].mean():.3f}",
-    ]
-    if "cutoffs" in info:
-        cut = info["cutoffs"]
-        lines.append(f"  dynamics cut-offs: conf <= {cut['conf']:.4f}, var <= {cut['var']:.4f}")
-    lines += [f"  {flag}: {count}" for flag, count in info["flag_counts"].items()]
-    written = [
-        io.conf_key(label),
-        io.var_key(label),
-        io.flag_key(label),
-        io.mislabel_key(label),
-        io.ambiguity_key(label),
-        io.dynamics_flag_key(label),
-        io.suggestion_key(label),
-    ]
-    lines.append("  columns: " + ", ".join(f"obs['{key}']" for key in written if key in adata.obs))
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _view(args: argparse.Namespace) -> int:
-    if (args.input is None) == (not args.sample):
-        raise AnnotatabilityInputError("Give an input file or --sample (not both).")
-    if args.input is not None and not args.input.exists():
-        raise AnnotatabilityInputError(f"Input {str(args.input)!r} does not exist.")
-    import napari
-
-    from napari_annotatability._qt.launch import open_viewer
-
-    open_viewer(args.input, train=args.train, epochs=args.epochs, screenshot=args.screenshot)
-    napari.run()
-    return 0
-
-
-def _label_of(args: argparse.Namespace, adata) -> str:
-    label = args.label or adata.uns.get("label_key")
-    if label is None:
-        raise AnnotatabilityInputError(
-            "No --label given and the file has no uns['label_key']; pass --label COLUMN."
-        )
-    return str(label)
-
-
-def _apply_edits(args: argparse.Namespace) -> int:
-    from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
-
-    _check_output(args.input, args.output, args.overwrite)
-    edits = api.read_edits(args.edits)
-    adata = _read_input(args.input)
-    label = _label_of(args, adata)
-    curation = api.curate(adata, label)
-    classes_before = set(curation.classes)
-    reviewed_before = curation.n_reviewed()
-    edit = api.apply_edits(
-        adata,
-        label,
-        edits,
-        label_column=args.label_column,
-        allow_new_labels=args.allow_new_labels,
-    )
-    new_classes = [c for c in curation.classes if c not in classes_before]
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
-    summary = (
-        f"Applied {len(edits)} rows of {args.edits.name}: {edit.n_changed} cells changed "
-        f"label in obs['{curation.curated}'], "
-        f"{curation.n_reviewed() - reviewed_before} newly marked reviewed, "
-        + (f"new classes {new_classes}" if new_classes else "no new classes")
-        + f"; wrote {args.output}\n"
-    )
-    sys.stdout.write(summary)
-    return 0
-
-
-def _export_curation(args: argparse.Namespace) -> int:
-    from napari_annotatability import api
-    from napari_annotatability.core.curation import curated_key, reviewed_key
-
-    api.table_separator(args.output)  # a usable suffix, before reading the data
-    _check_output(args.input, args.output, args.overwrite)
-    adata = _read_input(args.input)
-    label = _label_of(args, adata)
-    api.export_curation(adata, label, args.output, overwrite=args.overwrite)
-    obs = adata.obs
-    curated = curated_key(label)
-    changed = (
-        int((obs[curated].astype(str) != obs[label].astype(str)).sum()) if curated in obs else 0
-    )
-    reviewed = int(obs[reviewed_key(label)].sum()) if reviewed_key(label) in obs else 0
-    sys.stdout.write(
-        f"Wrote {adata.n_obs} cells of obs['{label}'] ({changed} relabelled, {reviewed} "
-        f"reviewed) to {args.output}\n"
-    )
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
