@@ -139,7 +139,7 @@ def reference_sampler_setup(adata: AnnData, key: str) -> float:
 
 
 def our_sampler_setup(adata: AnnData, key: str) -> float:
-    from napari_annotatability.core.dynamics import EpochSampler
+    from napari_annotatability.core.sampling import EpochSampler
 
     t0 = time.perf_counter()
     codes = torch.as_tensor(adata.obs[key].cat.codes.to_numpy().astype(np.int64))

@@ -3,21 +3,19 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from napari_annotatability.core import dynamics
+from napari_annotatability.core import device_data, dynamics
+from napari_annotatability.core.device_data import DeviceMatrix, resolve_device
 from napari_annotatability.core.dynamics import (
     MAX_AUTO_LR,
     MIN_AUTO_LR,
-    DeviceMatrix,
-    EpochSampler,
     TrainingParams,
-    class_balanced_probabilities,
     fit_and_predict,
     learning_rate,
-    resolve_device,
     training_dynamics,
 )
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.network import build_network
+from napari_annotatability.core.sampling import EpochSampler, class_balanced_probabilities
 from napari_annotatability.core.scores import confidence_and_variability
 from napari_annotatability.datasets import synthetic_tissue
 
@@ -70,7 +68,7 @@ def test_automatic_learning_rate_is_one_over_the_mean_squared_norm(tissue, monke
     X, _ = tissue
     expected = X.shape[0] / float(X.multiply(X).sum())
     dense = X.toarray()
-    monkeypatch.setattr(dynamics, "RECORD_BATCH_SIZE", 97)  # dense sums in blocks
+    monkeypatch.setattr(device_data, "RECORD_BATCH_SIZE", 97)  # dense sums in blocks
     for matrix in (X, dense):
         norm = DeviceMatrix(matrix, torch.device("cpu")).mean_squared_norm()
         assert learning_rate("auto", norm) == pytest.approx(expected, rel=1e-6)

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from napari_annotatability.core.dynamics import DeviceMatrix
+from napari_annotatability.core.device_data import DeviceMatrix
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.network import build_network, layer_widths
 

@@ -31,7 +31,7 @@ from napari_annotatability._qt.setting_widgets import setting_box
 from napari_annotatability._qt.tasks import start_task
 from napari_annotatability._qt.training_worker import TrainingUpdate, training_updates
 from napari_annotatability.api import AnnotatabilityResult, audit_summary, total_steps
-from napari_annotatability.core.dynamics import available_devices
+from napari_annotatability.core.device_data import available_devices
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 

@@ -15,13 +15,13 @@ from collections.abc import Callable, Generator
 import numpy as np
 from anndata import AnnData
 
+from napari_annotatability.core.device_data import resolve_device
 from napari_annotatability.core.dynamics import (
     DEFAULT_MIN_STEPS,
     REFERENCE_TRAINING,
     EpochProgress,
     TrainingParams,
     fit_and_predict,
-    resolve_device,
 )
 from napari_annotatability.core.dynamics import training_dynamics as _dynamics
 from napari_annotatability.core.errors import AnnotatabilityInputError

@@ -10,11 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from napari_annotatability.core import keys
-from napari_annotatability.core.dynamics import (
-    DynamicsRecord,
-    EpochProgress,
-    TrainingParams,
-)
+from napari_annotatability.core.dynamics import DynamicsRecord, EpochProgress, TrainingParams
 from napari_annotatability.core.dynamics import training_dynamics as _dynamics
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.inputs import encode_second_labels, prepare_inputs

@@ -9,9 +9,7 @@ import numpy as np
 from anndata import AnnData
 
 from napari_annotatability.core import keys
-from napari_annotatability.core.dynamics import (
-    TrainingParams,
-)
+from napari_annotatability.core.dynamics import TrainingParams
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.flag_calibration import (
     MIN_SEPARATION,

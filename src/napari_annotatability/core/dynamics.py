@@ -19,21 +19,16 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from napari_annotatability.core.device_data import RECORD_BATCH_SIZE, DeviceMatrix, resolve_device
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.network import (
     AnnotatabilityNet,
-    CSRParts,
-    SparseBatch,
     build_network,
 )
+from napari_annotatability.core.sampling import EpochSampler, epoch_draws, sampling_seed
 from napari_annotatability.core.settings import default
 
 logger = logging.getLogger(__name__)
-
-#: Cells per forward pass when recording probabilities (bounded device memory).
-RECORD_BATCH_SIZE = 8192
-#: Above this fraction of non-zeros a sparse batch is multiplied dense (faster there).
-SPARSE_DENSITY_LIMIT = 0.4
 
 
 #: The reference package's training settings where our defaults differ: pass
@@ -178,205 +173,6 @@ class DynamicsRecord:
     lr: float
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:i"`` into a usable device.
-
-    ``"auto"`` picks the first CUDA device when one is available, else the CPU.
-    Asking for CUDA where there is none raises a clear error.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    name = str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        try:
-            dev = torch.device(name)
-        except RuntimeError:
-            dev = None
-        index = 0 if dev is None or dev.index is None else dev.index
-        if dev is None or index >= n_gpus:
-            raise AnnotatabilityInputError(
-                f"device={device!r} is not available: this machine has {n_gpus} CUDA "
-                "device(s). Use device='auto' or 'cpu'."
-            )
-        return torch.device("cuda", index)
-    raise AnnotatabilityInputError(
-        f"device={device!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
-    )
-
-
-def available_devices() -> list[str]:
-    """Devices this machine offers: ``"auto"``, ``"cpu"`` and each CUDA device."""
-    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ["auto", "cpu", *(f"cuda:{i}" for i in range(n_gpus))]
-
-
-class DeviceMatrix:
-    """The cells x features matrix on the device, cut into batches there.
-
-    Dense input is copied to the device once. Sparse CSR input stays sparse: on the
-    CPU each batch is cut with scipy; on CUDA the CSR arrays live on the device and
-    rows are gathered with vectorised index arithmetic (``gather_in_torch``, which
-    can also be forced on the CPU, e.g. to test that path).
-    """
-
-    def __init__(
-        self,
-        X: np.ndarray | sp.csr_matrix,
-        device: torch.device,
-        *,
-        gather_in_torch: bool | None = None,
-    ) -> None:
-        self.device = device
-        self.n_rows, self.n_cols = X.shape
-        self.sparse = sp.issparse(X)
-        if not self.sparse:
-            self._dense = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
-            return
-        self._csr = sp.csr_matrix(X, dtype=np.float32)
-        density = self._csr.nnz / max(1, self.n_rows * self.n_cols)
-        self._multiply_dense = density > SPARSE_DENSITY_LIMIT
-        self._gather_in_torch = device.type != "cpu" if gather_in_torch is None else gather_in_torch
-        if self._gather_in_torch:
-            self._crow = torch.as_tensor(self._csr.indptr.astype(np.int64), device=device)
-            self._col = torch.as_tensor(self._csr.indices.astype(np.int64), device=device)
-            self._val = torch.as_tensor(self._csr.data, device=device)
-
-    def rows(self, index: torch.Tensor, *, for_training: bool) -> torch.Tensor | SparseBatch:
-        """Return the rows ``index`` as a network input batch."""
-        if not self.sparse:
-            return self._dense.index_select(0, index)
-        if self._gather_in_torch:
-            return self._gather(index, for_training)
-        return self._from_scipy(self._csr[index.numpy()], for_training)
-
-    def mean_squared_norm(self) -> float:
-        """``mean_i |x_i|^2`` over the cells (float64 sums; dense input in blocks)."""
-        if self.sparse:
-            values = self._csr.data.astype(np.float64)
-            return float(values @ values) / max(1, self.n_rows)
-        total = 0.0
-        for start in range(0, self.n_rows, RECORD_BATCH_SIZE):
-            block = self._dense[start : start + RECORD_BATCH_SIZE].double()
-            total += float((block * block).sum())
-        return total / max(1, self.n_rows)
-
-    def slice(self, start: int, stop: int) -> torch.Tensor | SparseBatch:
-        """Return the consecutive rows ``start:stop`` for inference."""
-        if not self.sparse:
-            return self._dense[start:stop]
-        if self._gather_in_torch:
-            return self._gather(torch.arange(start, stop, device=self.device), False)
-        return self._from_scipy(self._csr[start:stop], False)
-
-    def _from_scipy(self, block: sp.csr_matrix, for_training: bool) -> torch.Tensor | SparseBatch:
-        if self._multiply_dense:
-            return torch.from_numpy(block.toarray())
-        transposed = csr_parts(block.tocsc()) if for_training else None
-        return SparseBatch(csr_parts(block), block.shape, transposed)
-
-    def _gather(self, index: torch.Tensor, for_training: bool) -> torch.Tensor | SparseBatch:
-        """Cut rows from the device CSR arrays with vectorised index arithmetic."""
-        starts = self._crow[index]
-        lengths = self._crow[index + 1] - starts
-        new_starts = torch.cumsum(lengths, 0) - lengths
-        total = int(lengths.sum())
-        offsets = torch.repeat_interleave(starts - new_starts, lengths, output_size=total)
-        offsets += torch.arange(total, device=self.device)
-        cols, vals = self._col[offsets], self._val[offsets]
-        n_rows = index.numel()
-        row_ids = torch.repeat_interleave(
-            torch.arange(n_rows, device=self.device), lengths, output_size=total
-        )
-        if self._multiply_dense:
-            dense = torch.zeros(n_rows, self.n_cols, device=self.device)
-            dense[row_ids, cols] = vals
-            return dense
-        transposed = None
-        if for_training:
-            order = torch.argsort(cols, stable=True)
-            per_col = torch.bincount(cols, minlength=self.n_cols)
-            transposed = CSRParts(torch.cumsum(per_col, 0) - per_col, row_ids[order], vals[order])
-        return SparseBatch(CSRParts(new_starts, cols, vals), (n_rows, self.n_cols), transposed)
-
-
-def csr_parts(matrix: sp.csr_matrix | sp.csc_matrix) -> CSRParts:
-    """Compressed rows (of a CSR) or compressed rows of the transpose (of a CSC)."""
-    starts, indices = matrix.indptr[:-1], matrix.indices
-    if starts.dtype != indices.dtype:
-        starts, indices = starts.astype(np.int64), indices.astype(np.int64)
-    return CSRParts(
-        torch.from_numpy(starts), torch.from_numpy(indices), torch.from_numpy(matrix.data)
-    )
-
-
-def class_balanced_probabilities(codes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-cell sampling probability of the weighted sampler: ``∝ 1 / count(class)``.
-
-    Parameters
-    ----------
-    codes
-        Class code of each cell.
-    n_classes
-        Number of classes.
-
-    Returns
-    -------
-    Probabilities summing to one (O(n), no loop over cells).
-    """
-    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
-    weights = 1.0 / counts[codes]
-    return weights / weights.sum()
-
-
-class EpochSampler:
-    """Draws the cell order of each epoch on the device (METHOD 1.4).
-
-    With ``weighted=True``, ``n`` draws with replacement, cell ``i`` with probability
-    ``∝ 1 / count(class of i)``: equivalently a uniformly drawn (present) class, then a
-    uniformly drawn cell of that class, which is O(n) to set up and to draw.
-    With ``weighted=False``, a random permutation.
-    """
-
-    def __init__(
-        self, codes: torch.Tensor, n_classes: int, *, weighted: bool, generator: torch.Generator
-    ) -> None:
-        self.n = codes.numel()
-        self.weighted = weighted
-        self.generator = generator
-        device = codes.device
-        if weighted:
-            counts = torch.bincount(codes, minlength=n_classes)
-            self._order = torch.argsort(codes, stable=True)
-            self._starts = torch.cumsum(counts, 0) - counts
-            self._counts = counts
-            self._present = torch.nonzero(counts > 0).flatten()
-        self._device = device
-
-    def draw(self, size: int | None = None) -> torch.Tensor:
-        """Return the row indices of one epoch, in batch order.
-
-        ``size`` (default ``n``) draws more: with the weighted sampler, ``size`` draws
-        with replacement; without it, consecutive random permutations cut to ``size``.
-        """
-        gen, dev = self.generator, self._device
-        size = self.n if size is None else size
-        if not self.weighted:
-            rounds = -(-size // self.n)
-            order = [torch.randperm(self.n, generator=gen, device=dev) for _ in range(rounds)]
-            return torch.cat(order)[:size]
-        pick = torch.randint(len(self._present), (size,), generator=gen, device=dev)
-        classes = self._present[pick]
-        counts = self._counts[classes]
-        within = (torch.rand(size, generator=gen, device=dev) * counts).long()
-        within = torch.minimum(within, counts - 1)
-        return self._order[self._starts[classes] + within]
-
-
 def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
     """The SGD learning rate of a run; ``"auto"`` sets it from the data.
 
@@ -408,31 +204,6 @@ def learning_rate(lr: float | str, mean_squared_norm: float) -> float:
             "Check the chosen layer / representation, or pass a number as lr."
         )
     return min(MAX_AUTO_LR, max(MIN_AUTO_LR, 1.0 / mean_squared_norm))
-
-
-def epoch_draws(n_cells: int, batch_size: int, min_steps: int | None) -> int:
-    """Cells drawn per epoch: ``n``, or enough for ``min_steps`` optimiser steps.
-
-    The reference draws ``n`` cells per epoch, so a 260-spot section gets 2 optimiser
-    steps an epoch and is barely trained after 50 epochs. With ``min_steps`` an epoch
-    draws at least ``min_steps * batch_size`` cells (the same sampler, more draws), so
-    small data are trained as much as a section of ``min_steps`` batches; data with
-    more cells than that are unchanged.
-    """
-    if min_steps is None:
-        return n_cells
-    return max(n_cells, min_steps * batch_size)
-
-
-def sampling_seed(seed: int) -> int:
-    """The seed of the epoch sampler, derived from the run's ``seed``.
-
-    The initial weights are drawn from ``seed`` itself; seeding the sampler with the
-    same number would replay the very random numbers that made the weights as the
-    cell order, tying the order to the initialisation. A derived stream keeps the
-    two independent while one ``seed`` still fixes the whole run.
-    """
-    return int(np.random.SeedSequence([seed, 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def _sgd(net: AnnotatabilityNet, lr: float, params: TrainingParams) -> torch.optim.SGD:
@@ -501,8 +272,9 @@ class _Trainer:
         return float(total) / max(1, order.numel())
 
     @torch.inference_mode()
-    def log_probabilities(self, batch_rows: int = RECORD_BATCH_SIZE):
+    def log_probabilities(self, batch_rows: int | None = None):
         """Yield ``(start, stop, log-probabilities)`` over all cells, in blocks."""
+        batch_rows = batch_rows or RECORD_BATCH_SIZE  # read at each call (tests set it)
         self.net.eval()
         for start in range(0, self.data.n_rows, batch_rows):
             stop = min(start + batch_rows, self.data.n_rows)

@@ -42,7 +42,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from napari_annotatability.core.dynamics import EpochProgress, resolve_device
+from napari_annotatability.core.device_data import resolve_device
+from napari_annotatability.core.dynamics import EpochProgress
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.flag_calibration import error_destinations, restore_probability
 from napari_annotatability.core.pca import BLOCK_CELLS, principal_components

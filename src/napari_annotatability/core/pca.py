@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from napari_annotatability.core.dynamics import csr_parts, resolve_device
+from napari_annotatability.core.device_data import csr_parts, resolve_device
 from napari_annotatability.core.network import CSRParts
 
 #: Cells per block when a computation runs over all cells (bounded device memory; a

@@ -16,9 +16,7 @@ from anndata import AnnData
 
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core import keys
-from napari_annotatability.core.dynamics import (
-    DynamicsRecord,
-)
+from napari_annotatability.core.dynamics import DynamicsRecord
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.evidence import (
     LabelEvidence,
