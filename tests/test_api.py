@@ -6,7 +6,8 @@ from sklearn.metrics import roc_auc_score
 
 import napari_annotatability as nat
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.evidence import EvidenceParams, calibration_runs
+from napari_annotatability.core.evidence import EvidenceParams
+from napari_annotatability.core.evidence_calibration import calibration_runs
 from napari_annotatability.core.scores import (
     EASY,
     FLAG_CATEGORIES,

@@ -30,6 +30,7 @@ from bench_quality import RESULTS, append, grid_arguments, run_study, settings
 
 from napari_annotatability.api import run_steps
 from napari_annotatability.core import evidence as ev
+from napari_annotatability.core import evidence_calibration
 from napari_annotatability.core import flag_calibration as fc
 from napari_annotatability.core.scores import EASY, HARD
 
@@ -61,7 +62,7 @@ def run(x, coords, y, n_classes, seed, fields):
     embedding = ev.embed(x, coords, params)
     main = run_steps(ev.label_evidence(embedding, y, n_classes, params))
     check = run_steps(
-        ev.calibration_scores(
+        evidence_calibration.calibration_scores(
             embedding, y, n_classes, params, main, seed=seed + 1, along_noise=along_noise
         )
     )

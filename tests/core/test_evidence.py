@@ -8,7 +8,9 @@ from sklearn.metrics import roc_auc_score
 
 from napari_annotatability.api import run_steps
 from napari_annotatability.core import evidence as ev
+from napari_annotatability.core import evidence_calibration as evcal
 from napari_annotatability.core import flag_calibration as fc
+from napari_annotatability.core import label_noise as noise
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.pca import principal_components
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
@@ -39,10 +41,10 @@ def test_out_of_fold_predictions_never_see_the_cells_own_label():
     n, C = 300, 3
     Z = torch.as_tensor(rng.normal(size=(n, 5)), dtype=torch.float32)
     codes = rng.integers(0, C, n)
-    folds = torch.as_tensor(ev.fold_assignment(n, 5, 0))
+    folds = torch.as_tensor(noise.fold_assignment(n, 5, 0))
 
     def oof(labels):
-        model = ev.FoldedSoftmaxRegression(Z, folds, 5, C)
+        model = noise.FoldedSoftmaxRegression(Z, folds, 5, C)
         targets = torch.zeros(n, C)
         targets[torch.arange(n), torch.as_tensor(labels)] = 1
         model.fit(targets, 0.01, 50)
@@ -54,14 +56,14 @@ def test_out_of_fold_predictions_never_see_the_cells_own_label():
     # its own fold's model did not see it: the joint objective is a sum of one term per
     # model, so only the shared optimiser's stopping point (its tolerance) can differ
     np.testing.assert_allclose(before[7], after[7], atol=1e-4)
-    other_folds = ev.fold_assignment(n, 5, 0) != ev.fold_assignment(n, 5, 0)[7]
+    other_folds = noise.fold_assignment(n, 5, 0) != noise.fold_assignment(n, 5, 0)[7]
     assert np.abs(before - after)[other_folds].max() > 1e-3  # the others' models did
 
 
 def test_neighbour_labels_leave_the_cell_out():
     coords = np.array([[0.0, 0], [0, 1], [0, 2], [10, 0], [10, 1]])
     codes = np.array([0, 0, 1, 1, 1])
-    dist = ev.neighbour_label_distribution(ev.tissue_neighbours(coords, k=2), codes, 2)
+    dist = noise.neighbour_label_distribution(noise.tissue_neighbours(coords, k=2), codes, 2)
     np.testing.assert_allclose(dist.sum(axis=1), 1, rtol=1e-6)
     # cell 0's neighbours are cells 1 (class 0) and 2 (class 1), not itself
     prior = np.bincount(codes) / 5
@@ -71,7 +73,7 @@ def test_neighbour_labels_leave_the_cell_out():
 def test_noise_matrix_rows_are_distributions():
     post = torch.softmax(torch.randn(50, 4), dim=1)
     codes = torch.randint(0, 4, (50,))
-    T = ev.noise_matrix(post, codes, 4, prior=5.0)
+    T = noise.noise_matrix(post, codes, 4, prior=5.0)
     np.testing.assert_allclose(T.sum(dim=1).numpy(), 1, rtol=1e-5)
     assert (T.diagonal() > 0).all()
 
@@ -139,7 +141,7 @@ def test_labels_the_data_cannot_support_get_no_count_from_the_injection():
     params = ev.EvidenceParams(spatial_neighbours=0)
     embedding = ev.embed(X, None, params)
     main = run_steps(ev.label_evidence(embedding, codes, 3, params))
-    check = run_steps(ev.calibration_scores(embedding, codes, 3, params, main, seed=1))
+    check = run_steps(evcal.calibration_scores(embedding, codes, 3, params, main, seed=1))
     cut = fc.calibrate(main.mislabel_score, (check.scores, check.injected), restore=check.restore)
     assert cut.separation < fc.MIN_SEPARATION
     assert cut.method == "posterior"
@@ -166,7 +168,7 @@ def _evidence_with_injection(X, coords, codes, n_classes, seed=0):
     embedding = ev.embed(X, coords, params)
     main = run_steps(ev.label_evidence(embedding, codes, n_classes, params))
     check = run_steps(
-        ev.calibration_scores(embedding, codes, n_classes, params, main, seed=seed + 1)
+        evcal.calibration_scores(embedding, codes, n_classes, params, main, seed=seed + 1)
     )
     cut = fc.calibrate(main.mislabel_score, (check.scores, check.injected), restore=check.restore)
     return main, cut

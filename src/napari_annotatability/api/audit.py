@@ -25,14 +25,8 @@ from napari_annotatability.core.dynamics import (
 )
 from napari_annotatability.core.dynamics import training_dynamics as _dynamics
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.evidence import (
-    Embedding,
-    EvidenceParams,
-    calibration_runs,
-    calibration_scores,
-    embed,
-    label_evidence,
-)
+from napari_annotatability.core.evidence import Embedding, EvidenceParams, embed, label_evidence
+from napari_annotatability.core.evidence_calibration import calibration_runs, calibration_scores
 from napari_annotatability.core.flag_calibration import calibrate as calibrate_evidence
 from napari_annotatability.core.flag_calibration import (
     describe_errors,
@@ -274,7 +268,7 @@ def total_steps(
     Epochs of each training, plus one step per fit of the label evidence (the
     embedding, each number of components and penalty, each EM iteration; each
     calibration run refits once and iterates again, and small data repeat it,
-    :func:`~napari_annotatability.core.evidence.calibration_runs`). Other keyword
+    :func:`~napari_annotatability.core.evidence_calibration.calibration_runs`). Other keyword
     arguments are ignored, so a GUI can pass
     all of its settings.
     """

@@ -136,7 +136,7 @@ def error_destinations(noise: np.ndarray) -> np.ndarray:
     """Where the errors of each class go: the noise matrix without its diagonal, per row.
 
     ``noise[t, c]`` = P(given ``c`` | true ``t``) (:func:`~napari_annotatability.core.
-    evidence.noise_matrix`); row ``t`` of the result is the probability that an error
+    label_noise.noise_matrix`); row ``t`` of the result is the probability that an error
     on a cell of class ``t`` names class ``c``. Calibration errors injected along it
     (:func:`~napari_annotatability.core.scores.inject_label_noise`) go into the classes
     this data's annotation confuses, as its real errors do; a row without estimated

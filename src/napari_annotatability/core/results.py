@@ -18,9 +18,7 @@ from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core import keys
 from napari_annotatability.core.dynamics import DynamicsRecord
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.evidence import (
-    LabelEvidence,
-)
+from napari_annotatability.core.evidence import LabelEvidence
 from napari_annotatability.core.flag_calibration import (
     EvidenceCutoffs,
 )
