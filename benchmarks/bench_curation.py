@@ -13,7 +13,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from napari_annotatability.core.curation import Curation, apply_edits, export_table
+from napari_annotatability.core.curation import Curation
+from napari_annotatability.core.edit_tables import apply_edits, export_table
 
 
 def timed(step: str, func, *args, **kwargs):

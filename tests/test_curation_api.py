@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 import napari_annotatability as nat
 from napari_annotatability.core import anndata_io as io
-from napari_annotatability.core.curation import EDITS_KEY, EXPORT_COLUMNS, Curation
+from napari_annotatability.core.curation import EDITS_KEY, Curation
+from napari_annotatability.core.edit_tables import EXPORT_COLUMNS
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import HARD
 from napari_annotatability.datasets import synthetic_tissue

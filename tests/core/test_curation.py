@@ -7,15 +7,8 @@ import pandas as pd
 import pytest
 
 from napari_annotatability import api, datasets
-from napari_annotatability.core.curation import (
-    EDITS_KEY,
-    EXPORT_COLUMNS,
-    Curation,
-    apply_edits,
-    curated_key,
-    export_table,
-    reviewed_key,
-)
+from napari_annotatability.core.curation import EDITS_KEY, Curation, curated_key, reviewed_key
+from napari_annotatability.core.edit_tables import EXPORT_COLUMNS, apply_edits, export_table
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import HARD
 

@@ -11,15 +11,9 @@ import pandas as pd
 from anndata import AnnData
 
 from napari_annotatability.core import anndata_io as io
-from napari_annotatability.core.curation import (
-    Curation,
-    Edit,
-    curated_key,
-    edits_label_column,
-    export_table,
-    reviewed_key,
-)
-from napari_annotatability.core.curation import apply_edits as _apply_edits
+from napari_annotatability.core.curation import Curation, Edit, curated_key, reviewed_key
+from napari_annotatability.core.edit_tables import apply_edits as _apply_edits
+from napari_annotatability.core.edit_tables import edits_label_column, export_table
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
 logger = logging.getLogger(__name__)
