@@ -25,9 +25,10 @@ from napari_annotatability._napari.images import (
     spot_diameter,
 )
 from napari_annotatability._napari.layers import cells_layer
-from napari_annotatability.core.anndata_io import duplicated_cell_ids, read_anndata
+from napari_annotatability.core.anndata_io import read_anndata
 from napari_annotatability.core.coordinates import coordinate_source
 from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.keys import duplicated_cell_ids
 
 logger = logging.getLogger(__name__)
 
