@@ -255,3 +255,19 @@ def test_the_widget_starts_from_the_api_defaults(synthetic_viewer):
     defaults = inspect.signature(api.annotate_steps).parameters
     for name, value in settings.items():
         assert value == defaults[name].default, name
+
+
+def test_an_audit_of_another_annotation_is_what_the_layer_shows_next(synthetic_viewer):
+    from napari_annotatability._napari.audit_model import audited_key
+
+    viewer = synthetic_viewer
+    source = viewer.layers["cells"]
+    # as after a retrain on curated labels: the layer shows the curated column's audit
+    source.metadata.update(label_key="label_curated", curating="label")
+    widget = TrainingWidget(viewer, threaded=False)
+    quick_settings(widget)
+    widget._label.value = "true_label"
+    widget.train()
+    assert source.metadata["label_key"] == "true_label" and "curating" not in source.metadata
+    assert audited_key(source) == "true_label"
+    assert roles(viewer)["flags"].metadata["label_key"] == "true_label"

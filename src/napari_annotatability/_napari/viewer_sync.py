@@ -26,6 +26,7 @@ from napari_annotatability._napari.results_layers import (
 )
 from napari_annotatability._napari.selection import layer_positions, layers_of, rows_of
 from napari_annotatability.core.curation import Edit
+from napari_annotatability.core.results import AnnotatabilityResult
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,27 @@ def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
     if shown:
         viewer.layers.selection.active = shown.get("flags", source)
     return shown
+
+
+def write_results(
+    viewer: Viewer, adata: AnnData, result: AnnotatabilityResult, *, curating: str | None = None
+) -> None:
+    """Write an audit into ``adata`` and show it on every cells layer of ``adata``.
+
+    The layers show the audited annotation from then on; ``curating`` names the
+    annotation being curated when the audit is of its curated column (a retrain), so the
+    curation stays with the original annotation.
+    """
+    result.write(adata)
+    for layer in cells_layers(viewer):
+        if layer.metadata["adata"] is not adata:
+            continue
+        layer.metadata["label_key"] = result.label_key
+        if curating is None:
+            layer.metadata.pop("curating", None)
+        else:
+            layer.metadata["curating"] = curating
+        show_results(viewer, layer)
 
 
 def announce_edit(viewer: Viewer, model: AuditModel, edit: Edit, verb: str = "done") -> None:

@@ -18,7 +18,7 @@ from napari_annotatability import api
 from napari_annotatability._napari.results_layers import expression_layer, gene_values
 from napari_annotatability._napari.viewer_sync import cells_view, show_layer
 from napari_annotatability._qt.cells_widget import CellsWidget
-from napari_annotatability._qt.tasks import start_task
+from napari_annotatability._qt.tasks import failure_message, start_task
 from napari_annotatability.core.anndata_io import write_csv_atomic
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
@@ -151,11 +151,7 @@ class GenesWidget(CellsWidget):
         self._score.enabled = True
 
     def _on_error(self, error: Exception) -> None:
-        if isinstance(error, AnnotatabilityInputError):
-            message = str(error)
-        else:
-            logger.exception("Gene scoring failed", exc_info=error)
-            message = f"Gene scoring failed: {type(error).__name__}: {error}"
+        message = failure_message(error, "Gene scoring")
         self._status.value = message
         show_error(message)
 

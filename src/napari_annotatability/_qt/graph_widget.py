@@ -27,8 +27,7 @@ from napari_annotatability._napari.viewer_sync import (
     show_layer,
 )
 from napari_annotatability._qt.cells_widget import CellsWidget
-from napari_annotatability._qt.tasks import start_task
-from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability._qt.tasks import failure_message, start_task
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +152,7 @@ class GraphWidget(CellsWidget):
             self.show_edges()
 
     def _on_error(self, error: Exception) -> None:
-        if isinstance(error, AnnotatabilityInputError):
-            message = str(error)
-        else:
-            logger.exception("Graph failed", exc_info=error)
-            message = f"Graph failed: {type(error).__name__}: {error}"
+        message = failure_message(error, "Graph")
         self._status.value = message
         show_error(message)
 

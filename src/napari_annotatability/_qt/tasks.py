@@ -7,12 +7,15 @@ each value a generator yields, then ``returned`` (or ``errored``), then ``finish
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 
 from napari.qt.threading import WorkerBase, create_worker
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.steps import drain
+
+logger = logging.getLogger(__name__)
 
 
 def start_task(
@@ -67,3 +70,14 @@ def start_task(
     finally:
         finished()
     return None
+
+
+def failure_message(error: Exception, what: str) -> str:
+    """What to tell a person when a task failed: a bad input as it is, a bug with its type.
+
+    Unexpected errors (bugs) are logged with their traceback.
+    """
+    if isinstance(error, AnnotatabilityInputError):
+        return str(error)
+    logger.error("%s failed", what, exc_info=error)
+    return f"{what} failed: {type(error).__name__}: {error}"

@@ -21,18 +21,16 @@ from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 
 from napari_annotatability._napari.viewer_sync import (
-    cells_layers,
     remove_running_confidence,
-    show_results,
     show_running_confidence,
+    write_results,
 )
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.setting_widgets import setting_box
-from napari_annotatability._qt.tasks import start_task
+from napari_annotatability._qt.tasks import failure_message, start_task
 from napari_annotatability._qt.training_worker import TrainingUpdate, training_updates
 from napari_annotatability.api import AnnotatabilityResult, audit_summary, total_steps
 from napari_annotatability.core.device_data import available_devices
-from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -316,12 +314,8 @@ class TrainingWidget(CellsWidget):
         if source is None:
             return
         adata = source.metadata["adata"]
-        result.write(adata)
         remove_running_confidence(self._viewer, source)
-        for layer in cells_layers(self._viewer):
-            if layer.metadata["adata"] is adata:
-                layer.metadata["label_key"] = result.label_key
-                show_results(self._viewer, layer)
+        write_results(self._viewer, adata, result)
         counts = pd.Series(np.asarray(result.flags, dtype=object)).value_counts()
         summary = ", ".join(f"{counts.get(flag, 0)} {flag}" for flag in FLAG_CATEGORIES)
         seconds = result.params.get("total_seconds", float("nan"))
@@ -332,11 +326,7 @@ class TrainingWidget(CellsWidget):
     def _on_error(self, error: Exception) -> None:
         if self._source is not None:
             remove_running_confidence(self._viewer, self._source)
-        if isinstance(error, AnnotatabilityInputError):
-            message = str(error)
-        else:
-            logger.exception("Training failed", exc_info=error)
-            message = f"Training failed: {type(error).__name__}: {error}"
+        message = failure_message(error, "Training")
         self._status.value = message
         show_error(message)
 

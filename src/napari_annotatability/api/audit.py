@@ -1,9 +1,4 @@
-"""Audit an annotation: :func:`annotate` and the step generator behind it.
-
->>> import napari_annotatability as nat
->>> nat.annotate(adata, "cell_type")            # doctest: +SKIP
->>> adata.obs[["cell_type_conf", "cell_type_flag", "cell_type_suggested"]]  # doctest: +SKIP
-"""
+"""Audit an annotation: :func:`annotate` and the step generator behind it."""
 
 from __future__ import annotations
 

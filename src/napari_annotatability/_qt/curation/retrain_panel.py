@@ -9,10 +9,10 @@ from napari.qt.threading import GeneratorWorker
 from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
 
 from napari_annotatability import api
-from napari_annotatability._napari.viewer_sync import show_results
+from napari_annotatability._napari.viewer_sync import write_results
 from napari_annotatability._qt.curation.host import CurationHost
 from napari_annotatability._qt.setting_widgets import setting_box
-from napari_annotatability._qt.tasks import start_task
+from napari_annotatability._qt.tasks import failure_message, start_task
 from napari_annotatability._qt.training_worker import training_updates
 from napari_annotatability.core import keys
 from napari_annotatability.core.cell_filters import flag_changes
@@ -67,7 +67,7 @@ class RetrainPanel(Container):
             threaded=host.threaded,
             progress={"desc": f"Retraining on {curation.curated}"},
             returned=self._on_retrained,
-            errored=lambda error: host.report(str(error), error=True),
+            errored=lambda error: host.report(failure_message(error, "Retraining"), error=True),
             finished=self._on_finished,
             aborted=self._on_cancelled,
             **settings,
@@ -100,10 +100,7 @@ class RetrainPanel(Container):
         source, curation = host.source, host.curation
         if source is None or curation is None:
             return
-        result.write(curation.adata)
-        source.metadata["curating"] = curation.label_key
-        source.metadata["label_key"] = curation.curated
-        show_results(host.viewer, source)
+        write_results(host.viewer, curation.adata, result, curating=curation.label_key)
         table = flag_changes(
             curation.adata, keys.flag_key(curation.label_key), keys.flag_key(curation.curated)
         )
