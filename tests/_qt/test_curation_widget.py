@@ -407,3 +407,17 @@ def test_reopen_continues_the_curation(dlpfc_scored, make_napari_viewer, tmp_pat
     reopened.edits.keep_selected()
     assert len(curation.log) == len(before.uns["annotatability_edits"]) + 1
     assert reopened.edits.show_curated() is not None
+
+
+def test_a_new_audit_ends_a_review_of_the_flags_it_replaced(dlpfc_scored):
+    from napari_annotatability._qt.training_widget import TrainingWidget
+
+    viewer = dlpfc_scored
+    review = ReviewWidget(viewer)
+    assert review.start() is not None
+    trainer = TrainingWidget(viewer, threaded=False)
+    trainer._epochs.value, trainer._suggest_epochs.value = 3, 3
+    trainer.train()  # a new audit of the same annotation: new flags, new queue
+    assert review.queue is None and not review.shortcuts["next"].isEnabled()
+    assert review._cell.value.startswith("A new audit of 'layer' was written")
+    assert review.start() is not None  # the new flags can be reviewed at once

@@ -19,6 +19,7 @@ from napari.layers import Layer
 from napari.viewer import Viewer
 from psygnal import Signal, SignalGroup
 
+from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation, Edit
 
 
@@ -63,9 +64,12 @@ class AuditEvents(SignalGroup):
     """What an audit model announces.
 
     ``edited(edit, verb)``: an edit was made (``"done"``), undone or redone.
+    ``results_changed(label_key)``: an audit was written (of the annotation, or of its
+    curated column after a retrain) and the layers show it.
     """
 
     edited = Signal(object, str)
+    results_changed = Signal(str)
 
 
 class AuditModel:
@@ -98,6 +102,11 @@ class AuditModel:
         if self._curation is None:
             self._curation = Curation(self.adata, self.label_key)
         return self._curation
+
+    @property
+    def stored_audit(self) -> dict | None:
+        """The audit of the annotation stored in the AnnData (``None`` before one)."""
+        return keys.audit_info(self.adata, self.label_key)
 
     def announce(self, edit: Edit, verb: str = "done") -> None:
         """Tell every listener that ``edit`` was made, undone or redone."""

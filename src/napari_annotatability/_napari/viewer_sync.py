@@ -16,7 +16,7 @@ from anndata import AnnData
 from napari.layers import Layer, Points
 from napari.viewer import Viewer
 
-from napari_annotatability._napari.audit_model import AuditModel
+from napari_annotatability._napari.audit_model import AuditModel, audit_of
 from napari_annotatability._napari.layers import cell_features, label_colors
 from napari_annotatability._napari.results_layers import (
     ROLES,
@@ -166,9 +166,11 @@ def write_results(
 
     The layers show the audited annotation from then on; ``curating`` names the
     annotation being curated when the audit is of its curated column (a retrain), so the
-    curation stays with the original annotation.
+    curation stays with the original annotation. Then the audit models of those layers
+    emit ``results_changed``.
     """
     result.write(adata)
+    models = {}
     for layer in cells_layers(viewer):
         if layer.metadata["adata"] is not adata:
             continue
@@ -178,6 +180,10 @@ def write_results(
         else:
             layer.metadata["curating"] = curating
         show_results(viewer, layer)
+        model = audit_of(layer, viewer)
+        models[id(model)] = model
+    for model in models.values():
+        model.events.results_changed.emit(result.label_key)
 
 
 def announce_edit(viewer: Viewer, model: AuditModel, edit: Edit, verb: str = "done") -> None:

@@ -119,10 +119,8 @@ class CurationWidget(CellsWidget):
         source = self.source
         model = None if source is None else audit_of(source, self.viewer)
         if model is not self._model:
-            if self._model is not None:
-                self._model.events.edited.disconnect(self.after_edit)
-            if model is not None:
-                model.events.edited.connect(self.after_edit)
+            self._listen(self._model, connect=False)
+            self._listen(model, connect=True)
             self._model = model
         self.selection.follow()
 
@@ -130,10 +128,26 @@ class CurationWidget(CellsWidget):
         """Stop listening to the viewer and quit a running worker (widget closing)."""
         self.retraining.quit()
         self.selection.unwatch()
-        if self._model is not None:
-            self._model.events.edited.disconnect(self.after_edit)
-            self._model = None
+        self._listen(self._model, connect=False)
+        self._model = None
         super().release()
+
+    def _listen(self, model: AuditModel | None, *, connect: bool) -> None:
+        if model is None:
+            return
+        for signal, slot in (
+            (model.events.edited, self.after_edit),
+            (model.events.results_changed, self.after_audit),
+        ):
+            signal.connect(slot) if connect else signal.disconnect(slot)
+
+    def after_audit(self, label_key: str) -> None:
+        """Refresh the choices after an audit was written (a suggestion may be new)."""
+        self.selection.class_filter.reset_choices()
+        self.selection.suggested.reset_choices()
+        self.edits.target.reset_choices()
+        self.edits.update_buttons()
+        self.selection.update_summary()
 
     def after_edit(self, edit: Edit, verb: str = "done") -> None:
         """Refresh the panels after an edit (made here or in the review queue)."""

@@ -17,7 +17,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence, QShortcut
 
-from napari_annotatability._napari.audit_model import audit_of
+from napari_annotatability._napari.audit_model import AuditModel, audit_of
 from napari_annotatability._napari.selection import layer_positions, select_cells
 from napari_annotatability._napari.viewer_sync import announce_edit
 from napari_annotatability._qt.cells_widget import CellsWidget
@@ -68,6 +68,7 @@ class ReviewWidget(CellsWidget):
         self.queue: ReviewQueue | None = None
         self._neighbours: Neighbourhood | None = None
         self._source: Points | None = None
+        self._model: AuditModel | None = None
 
         self._which = ComboBox(label="review", choices=list(_QUEUES), value="Hard-to-learn")
         self._target = ComboBox(label="relabel to (R)", choices=self._classes)
@@ -177,14 +178,26 @@ class ReviewWidget(CellsWidget):
         for shortcut in self.shortcuts.values():
             shortcut.setEnabled(True)
         self._start.enabled, self._stop.enabled = False, True
+        self._model = audit_of(source, self._viewer)
+        self._model.events.results_changed.connect(self._on_new_audit)
         reviewed = adata.obs[curation.reviewed].to_numpy(dtype=bool)
         if reviewed[self.queue.current]:
             self.queue.next_unreviewed(reviewed)
         self.show_current()
         return self.queue
 
+    def _on_new_audit(self, label_key: str) -> None:
+        """A new audit replaced the flags the queue was made of: end the review."""
+        self.stop()
+        self._cell.value = (
+            f"A new audit of {label_key!r} was written: press Start to review its flags."
+        )
+
     def stop(self) -> None:
         """End the review (the decisions stay)."""
+        if self._model is not None:
+            self._model.events.results_changed.disconnect(self._on_new_audit)
+            self._model = None
         for shortcut in self.shortcuts.values():
             shortcut.setEnabled(False)
         self.queue = None
