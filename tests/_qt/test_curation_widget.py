@@ -421,3 +421,22 @@ def test_a_new_audit_ends_a_review_of_the_flags_it_replaced(dlpfc_scored):
     assert review.queue is None and not review.shortcuts["next"].isEnabled()
     assert review._cell.value.startswith("A new audit of 'layer' was written")
     assert review.start() is not None  # the new flags can be reviewed at once
+
+
+def test_the_audit_model_relays_the_selection_of_any_layer_of_its_data(dlpfc_scored):
+    from napari_annotatability._napari.audit_model import audit_of
+
+    viewer = dlpfc_scored
+    model = audit_of(viewer.layers["DLPFC layer"], viewer)
+    model.follow_selection(viewer)
+    seen = []
+    model.events.selection.connect(lambda positions, layer: seen.append((positions, layer)))
+    flags = role(viewer, "flags")
+    flags.selected_data = {0, 3}
+    positions, layer = seen[-1]
+    assert layer is flags
+    np.testing.assert_array_equal(positions, np.sort(flags.metadata["cells"][[0, 3]]))
+    # a layer added later is followed too
+    curated = CurationWidget(viewer, threaded=False).edits.show_curated()
+    curated.selected_data = {5}
+    assert seen[-1][1] is curated and list(seen[-1][0]) == [curated.metadata["cells"][5]]

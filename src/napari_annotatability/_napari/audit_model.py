@@ -19,6 +19,7 @@ from napari.layers import Layer
 from napari.viewer import Viewer
 from psygnal import Signal, SignalGroup
 
+from napari_annotatability._napari.selection import SelectionRelay
 from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation, Edit
 
@@ -66,10 +67,13 @@ class AuditEvents(SignalGroup):
     ``edited(edit, verb)``: an edit was made (``"done"``), undone or redone.
     ``results_changed(label_key)``: an audit was written (of the annotation, or of its
     curated column after a retrain) and the layers show it.
+    ``selection(positions, layer)``: cells were selected on a layer of the data (obs
+    positions), once :meth:`AuditModel.follow_selection` follows a viewer.
     """
 
     edited = Signal(object, str)
     results_changed = Signal(str)
+    selection = Signal(object, object)
 
 
 class AuditModel:
@@ -88,6 +92,7 @@ class AuditModel:
         self.label_key = label_key
         self.events = AuditEvents()
         self._curation: Curation | None = None
+        self._relay: SelectionRelay | None = None
 
     def __repr__(self) -> str:
         return f"AuditModel({self.label_key!r}, {self.adata.n_obs} cells)"
@@ -107,6 +112,13 @@ class AuditModel:
     def stored_audit(self) -> dict | None:
         """The audit of the annotation stored in the AnnData (``None`` before one)."""
         return keys.audit_info(self.adata, self.label_key)
+
+    def follow_selection(self, viewer: Viewer) -> None:
+        """Emit ``selection`` when cells are selected on any layer of the data in ``viewer``."""
+        if self._relay is None or self._relay.viewer is not viewer:
+            if self._relay is not None:
+                self._relay.close()
+            self._relay = SelectionRelay(viewer, self.adata, self.events.selection.emit)
 
     def announce(self, edit: Edit, verb: str = "done") -> None:
         """Tell every listener that ``edit`` was made, undone or redone."""

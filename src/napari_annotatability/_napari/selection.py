@@ -7,6 +7,8 @@ layer (or on the data map) can be carried to the others.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from anndata import AnnData
 from napari.layers import Points
@@ -62,3 +64,50 @@ def select_cells(viewer: Viewer, adata: AnnData, positions: np.ndarray) -> None:
     positions = np.asarray(positions, dtype=np.int64)
     for layer in layers_of(viewer, adata):
         layer.selected_data = set(rows_of(layer, positions).tolist())
+
+
+class SelectionRelay:
+    """The selection on any Points layer of one AnnData, as one event of obs positions.
+
+    Calls ``emit(positions, layer)`` whenever the selection of a layer made from
+    ``adata`` changes, following the layers as they come and go. Keeps no strong
+    reference to anything but what it is given; :meth:`close` stops it.
+
+    Parameters
+    ----------
+    viewer
+        The viewer whose layers to follow.
+    adata
+        The AnnData whose layers to follow.
+    emit
+        Called with the obs positions selected on a layer and that layer.
+    """
+
+    def __init__(self, viewer: Viewer, adata: AnnData, emit) -> None:
+        self.viewer = viewer
+        self._adata = adata
+        self._emit = emit
+        self._watched: list[tuple[Points, partial]] = []
+        viewer.layers.events.inserted.connect(self._rewatch)
+        viewer.layers.events.removed.connect(self._rewatch)
+        self._rewatch()
+
+    def _rewatch(self, _event=None) -> None:
+        for layer, callback in self._watched:
+            layer.selected_data.events.items_changed.disconnect(callback)
+        self._watched = []
+        for layer in layers_of(self.viewer, self._adata):
+            callback = partial(self._changed, layer)
+            layer.selected_data.events.items_changed.connect(callback)
+            self._watched.append((layer, callback))
+
+    def _changed(self, layer: Points, *_changes) -> None:
+        self._emit(selected_positions(layer), layer)
+
+    def close(self) -> None:
+        """Stop following the layers."""
+        self.viewer.layers.events.inserted.disconnect(self._rewatch)
+        self.viewer.layers.events.removed.disconnect(self._rewatch)
+        for layer, callback in self._watched:
+            layer.selected_data.events.items_changed.disconnect(callback)
+        self._watched = []

@@ -7,7 +7,6 @@ selecting points on the tissue highlights them on the map.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import napari
 import numpy as np
@@ -20,8 +19,9 @@ from napari.layers import Points
 from napari.utils.theme import get_theme
 from qtpy.QtCore import QTimer
 
+from napari_annotatability._napari.audit_model import AuditModel, audit_of
 from napari_annotatability._napari.results_layers import FLAG_COLORS
-from napari_annotatability._napari.selection import layers_of, select_cells, selected_positions
+from napari_annotatability._napari.selection import select_cells, selected_positions
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import keys
 from napari_annotatability.core.scores import FLAG_CATEGORIES
@@ -46,7 +46,7 @@ class DataMapWidget(CellsWidget):
         self._xy = np.zeros((0, 2))
         self._selection = np.zeros(0, dtype=np.int64)
         self._syncing = False
-        self._watched: list[tuple[Points, partial]] = []
+        self._model: AuditModel | None = None
         self._watched_source: Points | None = None
         self._foreground = "white"
 
@@ -79,22 +79,23 @@ class DataMapWidget(CellsWidget):
         self.draw()
 
     def _watch(self) -> None:
-        """Listen to the selection and features of every layer of the shown AnnData."""
+        """Listen to the selections on the shown AnnData and to the features of its cells."""
         self._unwatch()
         source = self._cells.value
         if source is None:
             return
-        for layer in layers_of(self._viewer, source.metadata["adata"]):
-            callback = partial(self._on_layer_selection, layer)
-            layer.selected_data.events.items_changed.connect(callback)
-            self._watched.append((layer, callback))
+        model = audit_of(source, self._viewer)
+        if model is not None:
+            model.follow_selection(self._viewer)
+            model.events.selection.connect(self._on_selection)
+            self._model = model
         source.events.features.connect(self.draw)
         self._watched_source = source
 
     def _unwatch(self) -> None:
-        for layer, callback in self._watched:
-            layer.selected_data.events.items_changed.disconnect(callback)
-        self._watched = []
+        if self._model is not None:
+            self._model.events.selection.disconnect(self._on_selection)
+            self._model = None
         if self._watched_source is not None:
             self._watched_source.events.features.disconnect(self.draw)
             self._watched_source = None
@@ -226,6 +227,6 @@ class DataMapWidget(CellsWidget):
         if len(vertices) >= 3:
             self.select_region(np.asarray(vertices))
 
-    def _on_layer_selection(self, layer: Points, *_changes) -> None:
+    def _on_selection(self, positions: np.ndarray, _layer: Points) -> None:
         if not self._syncing:
-            self._show_selection(selected_positions(layer))
+            self._show_selection(positions)

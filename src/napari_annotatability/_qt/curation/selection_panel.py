@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
-from napari.layers import Points, Shapes
+from napari.layers import Shapes
 from napari.utils.notifications import show_info
 
-from napari_annotatability._napari.audit_model import audited_key
+from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
 from napari_annotatability._napari.selection import (
     current_selection,
     layer_positions,
-    layers_of,
     select_cells,
 )
 from napari_annotatability._qt.curation.host import CurationHost
@@ -29,7 +28,7 @@ class SelectionPanel(Container):
     def __init__(self, host: CurationHost) -> None:
         super().__init__(labels=True)
         self._host = host
-        self._watched: list[Points] = []
+        self._model: AuditModel | None = None
         self.summary = Label(value="")
         self.flag = ComboBox(label="flag", choices=[ANY, *FLAG_CATEGORIES], value=ANY)
         self.class_filter = ComboBox(label="label", choices=self._class_choices)
@@ -60,17 +59,18 @@ class SelectionPanel(Container):
         self.suggested.reset_choices()
         self.unwatch()
         source = self._host.source
-        if source is not None:
-            for layer in layers_of(self._host.viewer, source.metadata["adata"]):
-                layer.selected_data.events.items_changed.connect(self.update_summary)
-                self._watched.append(layer)
+        model = None if source is None else audit_of(source, self._host.viewer)
+        if model is not None:
+            model.follow_selection(self._host.viewer)
+            model.events.selection.connect(self.update_summary)
+            self._model = model
         self.update_summary()
 
     def unwatch(self) -> None:
         """Stop following the selection."""
-        for layer in self._watched:
-            layer.selected_data.events.items_changed.disconnect(self.update_summary)
-        self._watched = []
+        if self._model is not None:
+            self._model.events.selection.disconnect(self.update_summary)
+            self._model = None
 
     def selected(self) -> np.ndarray:
         """obs positions of the selected cells (on the active layer, else any layer)."""
