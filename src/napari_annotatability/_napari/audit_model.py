@@ -20,7 +20,6 @@ from napari.viewer import Viewer
 from psygnal import Signal, SignalGroup
 
 from napari_annotatability._napari.selection import SelectionRelay
-from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation, Edit
 
 
@@ -107,11 +106,6 @@ class AuditModel:
         if self._curation is None:
             self._curation = Curation(self.adata, self.label_key)
         return self._curation
-
-    @property
-    def stored_audit(self) -> dict | None:
-        """The audit of the annotation stored in the AnnData (``None`` before one)."""
-        return keys.audit_info(self.adata, self.label_key)
 
     def follow_selection(self, viewer: Viewer) -> None:
         """Emit ``selection`` when cells are selected on any layer of the data in ``viewer``."""

@@ -112,9 +112,8 @@ def confidence_layer(view: CellsView) -> tuple:
 def variability_layer(view: CellsView) -> tuple:
     """Scored cells coloured by variability, variable ones bright (limits 0-99th pct)."""
     keep = _scored(view)
-    values = view.adata.obs[keys.var_key(view.label_key)].to_numpy(dtype=float)[view.positions][
-        keep
-    ]
+    var = view.adata.obs[keys.var_key(view.label_key)].to_numpy(dtype=float)
+    values = var[view.positions][keep]
     top = float(np.percentile(values, 99)) if values.size else 0.5
     colour = {
         "face_color": keys.var_key(view.label_key),

@@ -41,7 +41,6 @@ class CurationWidget(CellsWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer, *, threaded: bool = True) -> None:
         super().__init__(viewer)
-        self.viewer = viewer
         self.threaded = threaded
         self._model: AuditModel | None = None
         self.selection = SelectionPanel(self)
@@ -57,6 +56,11 @@ class CurationWidget(CellsWidget):
         self.refresh()
 
     # --- the host of the panels ------------------------------------------------------
+    @property
+    def viewer(self) -> napari.viewer.Viewer:
+        """The napari viewer."""
+        return self._viewer
+
     @property
     def source(self) -> Points | None:
         """The cells layer being curated."""

@@ -28,9 +28,7 @@ from napari_annotatability.core.flag_calibration import (
     evidence_flags,
 )
 from napari_annotatability.core.inputs import TrainingInputs, prepare_inputs
-from napari_annotatability.core.results import (
-    AnnotatabilityResult,
-)
+from napari_annotatability.core.results import AnnotatabilityResult
 from napari_annotatability.core.scores import (
     HARD,
     Cutoffs,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -14,15 +13,9 @@ from napari_annotatability.core.dynamics import DynamicsRecord, EpochProgress, T
 from napari_annotatability.core.dynamics import training_dynamics as _dynamics
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.inputs import encode_second_labels, prepare_inputs
-from napari_annotatability.core.results import (
-    expand_values,
-)
-from napari_annotatability.core.scores import (
-    confidence_and_variability,
-)
+from napari_annotatability.core.results import expand_values
+from napari_annotatability.core.scores import confidence_and_variability
 from napari_annotatability.core.steps import run_steps
-
-logger = logging.getLogger(__name__)
 
 
 def training_dynamics(

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 from anndata import AnnData
 
 from napari_annotatability.api.stored_audits import confidence_key
-from napari_annotatability.core.results import (
-    GeneScoresResult,
-)
-
-logger = logging.getLogger(__name__)
+from napari_annotatability.core.results import GeneScoresResult
 
 
 def compute_gene_scores(

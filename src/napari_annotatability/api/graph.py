@@ -9,9 +9,7 @@ from anndata import AnnData
 
 from napari_annotatability.api.stored_audits import confidence_key
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.results import (
-    GraphResult,
-)
+from napari_annotatability.core.results import GraphResult
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import numpy as np
 from anndata import AnnData
@@ -15,12 +14,7 @@ from napari_annotatability.core.flag_calibration import (
     MIN_SEPARATION,
     describe_errors,
 )
-from napari_annotatability.core.scores import (
-    HARD,
-)
-
-logger = logging.getLogger(__name__)
-
+from napari_annotatability.core.scores import HARD
 
 #: The input settings of :func:`annotate`; with the fields of ``TrainingParams`` but
 #: ``epochs``, they decide how the network sees and learns the data.

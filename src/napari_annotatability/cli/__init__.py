@@ -25,8 +25,6 @@ from napari_annotatability import __version__
 from napari_annotatability.cli import commands
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
-logger = logging.getLogger("napari_annotatability")
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

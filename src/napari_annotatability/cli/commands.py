@@ -12,12 +12,18 @@ from napari_annotatability.core.errors import AnnotatabilityInputError
 SAMPLE_OUTPUT = "annotatability_sample.h5ad"
 
 
-def _check_output(source: Path | None, output: Path, overwrite: bool) -> None:
-    """Refuse, before any work, to write over the input, over a file, or into no folder."""
-    if output.suffix.lower() not in (".csv", ".tsv", ".txt"):
+def _check_output(
+    source: Path | None, output: Path, overwrite: bool, *, table: bool = False
+) -> None:
+    """Refuse, before any work, to write over the input, over a file, or into no folder.
+
+    An AnnData output needs an AnnData suffix (.h5ad or .zarr); a ``table`` output's
+    suffix is checked by :func:`~napari_annotatability.api.table_separator`.
+    """
+    if not table:
         from napari_annotatability.core.anndata_io import anndata_format
 
-        anndata_format(output)  # an AnnData suffix (.h5ad or .zarr)
+        anndata_format(output)
     if not output.parent.is_dir():
         raise AnnotatabilityInputError(
             f"Output folder {str(output.parent)!r} does not exist; create it or choose another -o."
@@ -259,7 +265,7 @@ def export_curation(args: argparse.Namespace) -> int:
     from napari_annotatability.core.curation import curated_key, reviewed_key
 
     api.table_separator(args.output)  # a usable suffix, before reading the data
-    _check_output(args.input, args.output, args.overwrite)
+    _check_output(args.input, args.output, args.overwrite, table=True)
     adata = _read_input(args.input)
     label = _label_of(args, adata)
     api.export_curation(adata, label, args.output, overwrite=args.overwrite)

@@ -19,9 +19,7 @@ from napari_annotatability.core import keys
 from napari_annotatability.core.dynamics import DynamicsRecord
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.evidence import LabelEvidence
-from napari_annotatability.core.flag_calibration import (
-    EvidenceCutoffs,
-)
+from napari_annotatability.core.flag_calibration import EvidenceCutoffs
 from napari_annotatability.core.scores import (
     FLAG_CATEGORIES,
     Cutoffs,

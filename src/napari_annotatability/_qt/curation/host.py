@@ -13,8 +13,11 @@ from napari_annotatability.core.curation import Curation, Edit
 class CurationHost(Protocol):
     """The curation widget, as its panels see it."""
 
-    viewer: napari.viewer.Viewer
     threaded: bool
+
+    @property
+    def viewer(self) -> napari.viewer.Viewer:
+        """The napari viewer."""
 
     @property
     def source(self) -> Points | None:
