@@ -31,3 +31,27 @@ def load_shared():
         return ad.read_h5ad(shared_dataset_path(name))
 
     return load
+
+
+@pytest.fixture
+def dlpfc_store(tmp_path):
+    """The bundled Visium DLPFC sample as a Xenium-like SpatialData store (polygons, image)."""
+    pytest.importorskip("spatialdata")
+    from napari_annotatability import datasets
+
+    return datasets.write_spatialdata_store(datasets.visium_dlpfc(), tmp_path / "dlpfc.zarr")
+
+
+@pytest.fixture
+def two_section_store(tmp_path):
+    """The bundled sample cut into two sections: two regions, coordinate systems, images."""
+    pytest.importorskip("spatialdata")
+    import numpy as np
+
+    from napari_annotatability import datasets
+
+    adata = datasets.visium_dlpfc()
+    adata.obs["sample"] = np.where(adata.obsm["spatial"][:, 0] < 60, "A", "B")
+    return datasets.write_spatialdata_store(
+        adata, tmp_path / "two.zarr", section_key="sample", shapes="circles"
+    )

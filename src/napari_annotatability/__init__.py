@@ -26,9 +26,11 @@ from napari_annotatability.api import (
     ranked_genes,
     read_edits,
     reference_columns,
+    spatialdata_cells,
     stored_training_settings,
     trainability_graph,
     training_dynamics,
+    write_spatialdata,
 )
 from napari_annotatability.core.anndata_io import read_anndata, save_curated
 from napari_annotatability.core.errors import AnnotatabilityInputError
@@ -51,7 +53,9 @@ __all__ = [
     "read_edits",
     "reference_columns",
     "save_curated",
+    "spatialdata_cells",
     "stored_training_settings",
     "trainability_graph",
     "training_dynamics",
+    "write_spatialdata",
 ]

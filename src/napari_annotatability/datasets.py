@@ -1,4 +1,7 @@
-"""Sample data: the bundled Visium DLPFC section and a synthetic tissue with known errors."""
+"""Sample data: the bundled Visium DLPFC section and a synthetic tissue with known errors.
+
+:func:`write_spatialdata_store` writes any of them (or your AnnData) as a SpatialData store.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,15 @@ from anndata import AnnData
 from napari_annotatability.core.anndata_io import read_anndata
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import inject_label_noise
+from napari_annotatability.spatialdata_sample import write_spatialdata_store
+
+__all__ = [
+    "SAMPLE_LABEL_KEY",
+    "add_label_errors",
+    "synthetic_tissue",
+    "visium_dlpfc",
+    "write_spatialdata_store",
+]
 
 #: Annotation column of the bundled sample.
 SAMPLE_LABEL_KEY = "layer"

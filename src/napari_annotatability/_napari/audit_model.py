@@ -21,6 +21,7 @@ from psygnal import Signal, SignalGroup
 
 from napari_annotatability._napari.selection import SelectionRelay
 from napari_annotatability.core.curation import Curation, Edit
+from napari_annotatability.core.spatialdata_read import SpatialDataSource
 
 
 class CellsMetadata(TypedDict, total=False):
@@ -47,6 +48,10 @@ class CellsMetadata(TypedDict, total=False):
         The file the data were read from (saving over it asks first).
     audit
         The :class:`AuditModel` of the annotation (set by :func:`audit_of`).
+    spatialdata
+        The SpatialData table the cells are rows of
+        (:class:`~napari_annotatability.core.spatialdata_read.SpatialDataSource`), where
+        the curation widget writes them back.
     """
 
     adata: AnnData
@@ -58,6 +63,7 @@ class CellsMetadata(TypedDict, total=False):
     coordinates: str
     source_path: str
     audit: AuditModel
+    spatialdata: SpatialDataSource
 
 
 class AuditEvents(SignalGroup):

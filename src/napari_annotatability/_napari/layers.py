@@ -113,6 +113,7 @@ def cells_layer(
     library_id: str | None = None,
     size: float | None = None,
     visible: bool = True,
+    offset: np.ndarray | None = None,
 ) -> tuple:
     """A Points layer data tuple of the cells, coloured by ``obs[label_key]``.
 
@@ -133,6 +134,9 @@ def cells_layer(
         Point size in data units (default: the median distance to the nearest cell).
     visible
         Whether the layer starts visible.
+    offset
+        (row, column) added to the coordinates: where the section is drawn when sections
+        are laid side by side.
 
     Returns
     -------
@@ -155,6 +159,8 @@ def cells_layer(
     if cells is not None:
         cells = np.asarray(cells, dtype=np.intp)
         coords = coords[cells]
+    if offset is not None:
+        coords = coords + np.asarray(offset, dtype=float)
     features = cell_features(adata, cells)
     kwargs = {
         "name": name or label_key or "cells",

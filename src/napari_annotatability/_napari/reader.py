@@ -1,4 +1,7 @@
-"""napari reader for AnnData files (``.h5ad`` and ``.zarr``): images under the cells.
+"""napari reader for AnnData files (``.h5ad``, ``.zarr``) and SpatialData stores.
+
+Images under the cells; SpatialData stores are read by
+:mod:`~napari_annotatability._napari.spatialdata_layers`.
 
 :func:`napari_get_reader` is the npe2 ``readers`` command; :func:`anndata_layers`
 turns a loaded AnnData into layer data tuples (also used by the sample data). The
@@ -19,6 +22,7 @@ from anndata import AnnData
 from napari.utils.notifications import show_warning
 
 from napari_annotatability._napari.images import (
+    image_extent,
     image_layer,
     library_column,
     library_ids,
@@ -26,9 +30,11 @@ from napari_annotatability._napari.images import (
 )
 from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability.core.anndata_io import read_anndata
-from napari_annotatability.core.coordinates import coordinate_source
+from napari_annotatability.core.coordinates import coordinate_source, tissue_coordinates
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.keys import duplicated_cell_ids
+from napari_annotatability.core.layout import overlaid, side_by_side
+from napari_annotatability.core.spatialdata_read import is_spatialdata_store
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ _MAX_NUMERIC_CLASSES = 200
 
 
 def napari_get_reader(path: str | Sequence[str]) -> Callable[..., list[tuple]] | None:
-    """npe2 reader hook: a reader for ``.h5ad`` files and AnnData ``.zarr`` folders.
+    """npe2 reader hook: ``.h5ad`` files, AnnData ``.zarr`` folders and SpatialData stores.
 
     Parameters
     ----------
@@ -67,6 +73,10 @@ def napari_get_reader(path: str | Sequence[str]) -> Callable[..., list[tuple]] |
     :func:`read_layers`, or ``None`` for anything else (so other readers are tried).
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if len(paths) == 1 and is_spatialdata_store(paths[0]):
+        from napari_annotatability._napari.spatialdata_layers import read_spatialdata_layers
+
+        return read_spatialdata_layers
     if not paths or not all(_is_anndata_path(p) for p in paths):
         return None
     return read_layers
@@ -235,39 +245,60 @@ def anndata_layers(
     leftover = ~np.isin(values, groups)
     several = len(groups) + int(leftover.any()) > 1
     logger.info("Cells grouped into %d libraries by obs[%r].", len(groups), key)
+    coords, _ = tissue_coordinates(adata)
+    members = {group: np.flatnonzero(values == group) for group in groups}
+    if leftover.any():
+        members[None] = np.flatnonzero(leftover)
+    shifts = _section_shifts(adata, coords, members, libraries)
     images, cells = [], []
-    for i, group in enumerate(groups):
-        visible = i == 0
+    for group, rows in members.items():
         has_image = group in libraries
         if has_image:
-            image = image_layer(adata, group, visible=visible)
+            image = image_layer(adata, group)
             if image is not None:
+                image[1]["translate"] = tuple(shifts[group])
                 images.append(image)
-        members = np.flatnonzero(values == group)
-        if members.size == 0:
+        if rows.size == 0:
             continue
         cells.append(
             cells_layer(
                 adata,
                 label_key,
-                name=f"{group} {base}" if several else base,
-                cells=members,
+                name=(f"{group} {base}" if group is not None else f"other {base}")
+                if several
+                else base,
+                cells=rows,
                 library_id=group,
                 size=spot_diameter(adata, group) if has_image else None,
-                visible=visible,
-            )
-        )
-    if leftover.any():
-        cells.append(
-            cells_layer(
-                adata,
-                label_key,
-                name=f"other {base}",
-                cells=np.flatnonzero(leftover),
-                visible=not groups,
+                offset=shifts[group],
             )
         )
     return images + cells
+
+
+def _section_shifts(
+    adata: AnnData, coords: np.ndarray, members: dict, libraries: list[str]
+) -> dict:
+    """(row, column) shift of each group: side by side when they lie on top of each other.
+
+    Groups that are parts of one section (regions) keep their places; separate sections
+    in one frame (libraries of one pixel frame) are laid left to right, each with its image.
+    """
+    groups = np.empty(len(coords), dtype=object)
+    for group, rows in members.items():
+        groups[rows] = str(group)
+    if not overlaid(coords, groups):
+        return {group: np.zeros(2) for group in members}
+    boxes = []
+    for group, rows in members.items():
+        low, high = coords[rows].min(axis=0), coords[rows].max(axis=0)
+        if group in libraries:
+            extent = image_extent(adata, group)
+            if extent is not None:
+                low, high = np.minimum(low, 0.0), np.maximum(high, extent)
+        boxes.append((low, high))
+    logger.info("The %d sections overlap in one frame: laid side by side.", len(members))
+    return dict(zip(members, side_by_side(boxes), strict=True))
 
 
 def _natural(value: str) -> tuple:

@@ -25,6 +25,7 @@ from napari_annotatability._napari.results_layers import (
     results_layers,
 )
 from napari_annotatability._napari.selection import layer_positions, layers_of, rows_of
+from napari_annotatability._napari.spatialdata_bridge import mirror_results
 from napari_annotatability.core.curation import Edit
 from napari_annotatability.core.results import AnnotatabilityResult
 
@@ -42,7 +43,10 @@ def is_cells_layer(layer: Layer) -> bool:
     """Whether ``layer`` is a cells layer (an AnnData's cells, not a result layer)."""
     meta = layer.metadata
     return (
-        isinstance(layer, Points) and isinstance(meta.get("adata"), AnnData) and "role" not in meta
+        isinstance(layer, Points)
+        and isinstance(meta.get("adata"), AnnData)
+        and "role" not in meta
+        and "sdata" not in meta  # napari-spatialdata's own layers
     )
 
 
@@ -182,6 +186,7 @@ def write_results(
         show_results(viewer, layer)
         model = audit_of(layer, viewer)
         models[id(model)] = model
+    mirror_results(viewer, adata)
     for model in models.values():
         model.events.results_changed.emit(result.label_key)
 
@@ -208,6 +213,7 @@ def announce_edit(viewer: Viewer, model: AuditModel, edit: Edit, verb: str = "do
             features.loc[rows, curation.curated] = [
                 "nan" if label is None else str(label) for label in labels
             ]
+    mirror_results(viewer, model.adata)
     model.announce(edit, verb)
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import napari
 from magicgui.widgets import ComboBox, Container
-from napari.layers import Points
+from napari.layers import Layer, Points
 
+from napari_annotatability._napari.spatialdata_bridge import (
+    FROM_LAYER,
+    cells_for,
+    is_spatialdata_layer,
+)
 from napari_annotatability._napari.viewer_sync import cells_layers
 from napari_annotatability.core import keys
 
 
 class CellsWidget(Container):
     """A dock widget whose "cells" box follows the viewer's cells layers.
+
+    napari-spatialdata's layers of annotated elements are offered too; choosing one
+    makes the cells layer of its table rows (:mod:`~napari_annotatability._napari.
+    spatialdata_bridge`) and chooses that.
 
     When layers come and go the box is refilled (the first cells layer is chosen when
     none is) and :meth:`layers_changed` runs; closing the widget stops the listening
@@ -30,17 +39,34 @@ class CellsWidget(Container):
         self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         viewer.layers.events.inserted.connect(self.refresh)
         viewer.layers.events.removed.connect(self.refresh)
+        self._cells.changed.connect(self._on_choice)
         self.native.destroyed.connect(self.release)
 
-    def _cells_choices(self, _widget=None) -> list[tuple[str, Points]]:
-        return [(layer.name, layer) for layer in cells_layers(self._viewer)]
+    def _cells_choices(self, _widget=None) -> list[tuple[str, Layer]]:
+        ours = [(layer.name, layer) for layer in cells_layers(self._viewer)]
+        linked = {layer.metadata.get(FROM_LAYER) for _, layer in ours}
+        theirs = [
+            (f"{layer.name} (napari-spatialdata)", layer)
+            for layer in self._viewer.layers
+            if is_spatialdata_layer(layer) and layer.name not in linked
+        ]
+        return ours + theirs
+
+    def _on_choice(self, layer: Layer | None) -> None:
+        """A napari-spatialdata layer chosen: work on the cells of its table instead."""
+        if layer is None or not is_spatialdata_layer(layer):
+            return
+        cells = cells_for(self._viewer, layer)  # adds the layer: the box is refilled
+        self._cells.value = cells
 
     def refresh(self, _event=None) -> None:
         """Refill the cells box from the viewer, then :meth:`layers_changed`."""
         self._cells.reset_choices()
         available = [layer for layer in self._cells.choices if layer is not None]
         if self._cells.value is None and available:
-            self._cells.value = available[0]
+            ours = [layer for layer in available if not is_spatialdata_layer(layer)]
+            if ours:  # a napari-spatialdata layer is turned into cells only when chosen
+                self._cells.value = ours[0]
         self.layers_changed()
 
     def audited_cells(self) -> tuple[Points | None, str]:

@@ -127,6 +127,7 @@ class CurationWidget(CellsWidget):
             self._listen(model, connect=True)
             self._model = model
         self.selection.follow()
+        self.export.follow()
 
     def release(self) -> None:
         """Stop listening to the viewer and quit a running worker (widget closing)."""

@@ -11,7 +11,7 @@ import logging
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from napari.layers import Points
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
@@ -19,7 +19,7 @@ from qtpy.QtGui import QKeySequence, QShortcut
 
 from napari_annotatability._napari.audit_model import AuditModel, audit_of
 from napari_annotatability._napari.selection import layer_positions, select_cells
-from napari_annotatability._napari.viewer_sync import announce_edit
+from napari_annotatability._napari.viewer_sync import announce_edit, cells_layers
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation
@@ -71,6 +71,11 @@ class ReviewWidget(CellsWidget):
         self._model: AuditModel | None = None
 
         self._which = ComboBox(label="review", choices=list(_QUEUES), value="Hard-to-learn")
+        self._sections = CheckBox(
+            text="all sections",
+            value=False,
+            tooltip="Review the cells of every section (layer) of these data, not just this one.",
+        )
         self._target = ComboBox(label="relabel to (R)", choices=self._classes)
         self._start = PushButton(text="Start review")
         self._stop = PushButton(text="Stop", enabled=False)
@@ -82,6 +87,7 @@ class ReviewWidget(CellsWidget):
             [
                 self._cells,
                 self._which,
+                self._sections,
                 self._target,
                 Container(widgets=[self._start, self._stop], layout="horizontal", labels=False),
                 self._progress,
@@ -160,7 +166,7 @@ class ReviewWidget(CellsWidget):
             show_error("No flags yet: train in 'Audit annotation' first.")
             self._source = None
             return None
-        shown = layer_positions(source)
+        shown, coords = self._shown_cells(source)
         wanted = np.isin(flags.astype(object).to_numpy()[shown], wanted_flags)
         positions = shown[wanted]
         try:
@@ -173,8 +179,8 @@ class ReviewWidget(CellsWidget):
             show_error(f"{error}{hint}")
             self._source = None
             return None
-        self._neighbours = Neighbourhood(np.asarray(source.data)[:, -2:])  # rows = shown
-        self._shown = shown
+        self._neighbours = Neighbourhood(coords)  # rows = shown
+        self._shown, self._coords = shown, coords
         for shortcut in self.shortcuts.values():
             shortcut.setEnabled(True)
         self._start.enabled, self._stop.enabled = False, True
@@ -185,6 +191,22 @@ class ReviewWidget(CellsWidget):
             self.queue.next_unreviewed(reviewed)
         self.show_current()
         return self.queue
+
+    def _shown_cells(self, source: Points) -> tuple[np.ndarray, np.ndarray]:
+        """obs positions (sorted) and napari coordinates of the cells to review.
+
+        The chosen layer's, or with "all sections" those of every cells layer of its data.
+        """
+        layers = [source]
+        if self._sections.value:
+            adata = source.metadata["adata"]
+            layers = [
+                layer for layer in cells_layers(self._viewer) if layer.metadata["adata"] is adata
+            ]
+        positions = np.concatenate([layer_positions(layer) for layer in layers])
+        coords = np.concatenate([np.asarray(layer.data)[:, -2:] for layer in layers])
+        order = np.argsort(positions, kind="stable")
+        return positions[order], coords[order]
 
     def _on_new_audit(self, label_key: str) -> None:
         """A new audit replaced the flags the queue was made of: end the review."""
@@ -214,7 +236,7 @@ class ReviewWidget(CellsWidget):
         adata = curation.adata
         obs = adata.obs
         row = int(np.searchsorted(self._shown, position))
-        centre = np.asarray(source.data)[row, -2:]
+        centre = self._coords[row]
         camera = self._viewer.scene.camera
         camera.center = tuple(centre)
         size = float(np.median(source.size)) if np.size(source.size) else 1.0

@@ -1,7 +1,7 @@
 """Scanpy-style functions over AnnData: audit an annotation, score genes, build the graph, curate.
 
 Split by topic (:mod:`.audit`, :mod:`.stored_audits`, :mod:`.dynamics`, :mod:`.genes`,
-:mod:`.graph`, :mod:`.edits`); everything is available from here and from
+:mod:`.graph`, :mod:`.edits`, :mod:`.spatialdata`); everything is available from here and from
 ``napari_annotatability``:
 
 >>> import napari_annotatability as nat
@@ -31,6 +31,7 @@ from napari_annotatability.api.edits import (
 )
 from napari_annotatability.api.genes import compute_gene_scores, gene_scores
 from napari_annotatability.api.graph import compute_trainability_graph, trainability_graph
+from napari_annotatability.api.spatialdata import spatialdata_cells, write_spatialdata
 from napari_annotatability.api.stored_audits import (
     audit_summary,
     audited_key,
@@ -70,9 +71,11 @@ __all__ = [
     "read_edits",
     "reference_columns",
     "run_steps",
+    "spatialdata_cells",
     "stored_training_settings",
     "table_separator",
     "total_steps",
     "trainability_graph",
     "training_dynamics",
+    "write_spatialdata",
 ]

@@ -25,6 +25,13 @@ from napari_annotatability import __version__
 from napari_annotatability.cli import commands
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
+_INPUT_HELP = ".h5ad file, AnnData .zarr folder or SpatialData .zarr store"
+
+_OUTPUT_HELP = (
+    "output .h5ad file or .zarr folder; for a SpatialData input, the store itself (with "
+    "--overwrite) writes the results into its table"
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -41,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "suggestions to a new file.",
     )
     src = score.add_argument_group("input")
-    src.add_argument("input", nargs="?", type=Path, help=".h5ad file or AnnData .zarr folder")
+    src.add_argument("input", nargs="?", type=Path, help=_INPUT_HELP)
     src.add_argument("--sample", action="store_true", help="use the bundled Visium DLPFC sample")
     src.add_argument(
         "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
@@ -53,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--n-top-genes", type=int, help="keep only N highly variable genes")
     src.add_argument("--drop-missing", action="store_true", help="leave cells without a label out")
+    _spatialdata_options(score)
     net = score.add_argument_group("training")
     _setting_option(net, "epochs")
     net.add_argument(
@@ -126,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     genes.add_argument("--power", type=float, default=1)
     genes.add_argument("--power-low", type=float, default=1)
     genes.add_argument("--csv", type=Path, help="write the ranked gene table here")
+    _spatialdata_options(genes)
     _output_options(genes)
     genes.set_defaults(func=commands.genes)
 
@@ -140,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--k", type=int, default=15)
     graph.add_argument("--use-rep", default="X_pca", help="embedding in obsm (PCA if missing)")
     graph.add_argument("--key-added", default="trainability")
+    _spatialdata_options(graph)
     graph.add_argument(
         "--mean-distance",
         choices=("auto", "exact", "estimate"),
@@ -176,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
             "checked first; on any error nothing is written."
         ),
     )
-    apply.add_argument("input", type=Path, help="the data: .h5ad file or AnnData .zarr folder")
+    apply.add_argument("input", type=Path, help=_INPUT_HELP)
     apply.add_argument(
         "edits", type=Path, help="edits table: .csv (comma) or .tsv/.txt (tab) with cell_id"
     )
@@ -192,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept labels that are not yet classes of the annotation",
     )
-    _output_options(apply, "output .h5ad file or .zarr folder")
+    _spatialdata_options(apply)
+    _output_options(apply, _OUTPUT_HELP)
     apply.set_defaults(func=commands.apply_edits)
 
     export = sub.add_parser(
@@ -203,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
             "suggestion, reviewed (CSV, or TSV for .tsv/.txt)."
         ),
     )
-    export.add_argument("input", type=Path, help=".h5ad file or AnnData .zarr folder")
+    export.add_argument("input", type=Path, help=_INPUT_HELP)
     export.add_argument(
         "--label", help="obs column of the annotation (default: uns['label_key'] if present)"
     )
@@ -211,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, help="output table: .csv, .tsv or .txt"
     )
     export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _spatialdata_options(export)
     export.add_argument("-v", "--verbose", action="store_true", help="log details")
     export.set_defaults(func=commands.export_curation)
     return parser
@@ -227,6 +239,16 @@ def _setting_option(group, name: str) -> None:
         type=kind,
         default=setting.default,
         help=f"{setting.help} (default {setting.default:g})",
+    )
+
+
+def _spatialdata_options(parser) -> None:
+    """--table and --coordinate-system, for a SpatialData .zarr input."""
+    group = parser.add_argument_group("SpatialData input")
+    group.add_argument("--table", help="the table of a SpatialData store (default: its only one)")
+    group.add_argument(
+        "--coordinate-system",
+        help="where to place the cells (default: their only coordinate system)",
     )
 
 

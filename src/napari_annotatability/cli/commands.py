@@ -29,8 +29,12 @@ def _check_output(
             f"Output folder {str(output.parent)!r} does not exist; create it or choose another -o."
         )
     if source is not None and output.resolve() == source.resolve() and not overwrite:
+        hint = ""
+        if _is_store(source):
+            hint = " (for a SpatialData store, --overwrite replaces its table only)"
         raise AnnotatabilityInputError(
-            f"Output {str(output)!r} is the input file; choose another -o or pass --overwrite."
+            f"Output {str(output)!r} is the input file; choose another -o or pass "
+            f"--overwrite{hint}."
         )
     if output.exists() and not overwrite:
         raise AnnotatabilityInputError(
@@ -38,18 +42,52 @@ def _check_output(
         )
 
 
+def _is_store(path: Path | None) -> bool:
+    from napari_annotatability.core.spatialdata_read import is_spatialdata_store
+
+    return path is not None and is_spatialdata_store(path)
+
+
 def _read_for_output(args: argparse.Namespace):
     _check_output(args.input, args.output, args.overwrite)
-    return _read_input(args.input)
+    return _read_input(args)
 
 
-def _read_input(path: Path):
-    """Read any AnnData the plugin opens (``.h5ad``, ``.zarr``), with unique cell ids."""
+def _read_input(args: argparse.Namespace):
+    """Read any data the plugin opens, with unique cell ids, and where it came from.
+
+    ``.h5ad`` files and AnnData ``.zarr`` folders give ``(adata, None)``; a SpatialData
+    store gives the cells of its table (``--table``, ``--coordinate-system``) and their
+    :class:`~napari_annotatability.core.spatialdata_read.SpatialDataSource`.
+    """
+    from napari_annotatability.core import anndata_io as io
+    from napari_annotatability.core.spatialdata_read import is_spatialdata_store
+
+    if is_spatialdata_store(args.input):
+        from napari_annotatability.api import spatialdata_cells
+
+        cells = spatialdata_cells(
+            args.input,
+            table=getattr(args, "table", None),
+            coordinate_system=getattr(args, "coordinate_system", None),
+        )
+        adata, source = cells.adata, cells.source
+    else:
+        adata, source = io.read_anndata(args.input), None
+    keys.require_unique_cell_ids(adata)
+    return adata, source
+
+
+def _write_output(adata, source, output: Path, overwrite: bool) -> None:
+    """Write the data: into its SpatialData table when ``output`` is the store, else a file."""
     from napari_annotatability.core import anndata_io as io
 
-    adata = io.read_anndata(path)
-    keys.require_unique_cell_ids(adata)
-    return adata
+    if source is not None and source.path is not None and io.same_path(output, source.path):
+        from napari_annotatability.core.spatialdata_write import write_table_back
+
+        write_table_back(adata, source)
+    else:
+        io.write_anndata_atomic(adata, output, overwrite=overwrite)
 
 
 def genes(args: argparse.Namespace) -> int:
@@ -57,7 +95,7 @@ def genes(args: argparse.Namespace) -> int:
     from napari_annotatability import api
     from napari_annotatability.core import anndata_io as io
 
-    adata = _read_for_output(args)
+    adata, source = _read_for_output(args)
     table = api.gene_scores(
         adata,
         label_key=args.label,
@@ -66,7 +104,7 @@ def genes(args: argparse.Namespace) -> int:
         power=args.power,
         power_low=args.power_low,
     )
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
+    _write_output(adata, source, args.output, args.overwrite)
     if args.csv is not None:
         io.write_csv_atomic(table, args.csv, overwrite=args.overwrite)
     info = adata.uns["annotatability_genes"]
@@ -82,9 +120,8 @@ def genes(args: argparse.Namespace) -> int:
 def graph(args: argparse.Namespace) -> int:
     """Build the trainability-aware graph where scanpy finds it."""
     from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
 
-    adata = _read_for_output(args)
+    adata, source = _read_for_output(args)
     api.trainability_graph(
         adata,
         label_key=args.label,
@@ -95,7 +132,7 @@ def graph(args: argparse.Namespace) -> int:
         mean_distance=args.mean_distance,
         overwrite=args.overwrite,
     )
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
+    _write_output(adata, source, args.output, args.overwrite)
     params = adata.uns[args.key_added]["params"]
     sys.stdout.write(
         f"Built the trainability-aware graph (k={args.k}, alpha={args.alpha:g}, "
@@ -130,7 +167,6 @@ def _training_settings(args: argparse.Namespace) -> dict:
 def score(args: argparse.Namespace) -> int:
     """Audit an annotation of a file (or the sample) and write the results to a new file."""
     from napari_annotatability import api, datasets
-    from napari_annotatability.core import anndata_io as io
 
     if args.sample == (args.input is not None):
         raise AnnotatabilityInputError("Give exactly one of INPUT or --sample.")
@@ -139,7 +175,7 @@ def score(args: argparse.Namespace) -> int:
     overwrite = args.overwrite or (args.sample and args.output is None)
     # the input itself may be replaced only with an explicit --overwrite
     _check_output(None if args.sample else args.input, output, overwrite)
-    adata = datasets.visium_dlpfc() if args.sample else _read_input(args.input)
+    adata, source = (datasets.visium_dlpfc(), None) if args.sample else _read_input(args)
     label = args.label or adata.uns.get("label_key")
     if label is None:
         raise AnnotatabilityInputError(
@@ -171,7 +207,7 @@ def score(args: argparse.Namespace) -> int:
     )
     result = api.run_steps(steps, progress=not args.quiet)
     result.write(adata, store_record=args.store_record)
-    io.write_anndata_atomic(adata, output, overwrite=overwrite)
+    _write_output(adata, source, output, overwrite)
     _report(adata, str(label), output)
     return 0
 
@@ -230,11 +266,10 @@ def _label_of(args: argparse.Namespace, adata) -> str:
 def apply_edits(args: argparse.Namespace) -> int:
     """Replay a table of edits on a file and write the curated copy."""
     from napari_annotatability import api
-    from napari_annotatability.core import anndata_io as io
 
     _check_output(args.input, args.output, args.overwrite)
     edits = api.read_edits(args.edits)
-    adata = _read_input(args.input)
+    adata, source = _read_input(args)
     label = _label_of(args, adata)
     curation = api.curate(adata, label)
     classes_before = set(curation.classes)
@@ -247,7 +282,7 @@ def apply_edits(args: argparse.Namespace) -> int:
         allow_new_labels=args.allow_new_labels,
     )
     new_classes = [c for c in curation.classes if c not in classes_before]
-    io.write_anndata_atomic(adata, args.output, overwrite=args.overwrite)
+    _write_output(adata, source, args.output, args.overwrite)
     summary = (
         f"Applied {len(edits)} rows of {args.edits.name}: {edit.n_changed} cells changed "
         f"label in obs['{curation.curated}'], "
@@ -266,7 +301,7 @@ def export_curation(args: argparse.Namespace) -> int:
 
     api.table_separator(args.output)  # a usable suffix, before reading the data
     _check_output(args.input, args.output, args.overwrite, table=True)
-    adata = _read_input(args.input)
+    adata, _source = _read_input(args)
     label = _label_of(args, adata)
     api.export_curation(adata, label, args.output, overwrite=args.overwrite)
     obs = adata.obs

@@ -1,4 +1,4 @@
-"""Save the curated AnnData, or export the curation as a table."""
+"""Save the curated AnnData, write it into its SpatialData table, or export a table."""
 
 from __future__ import annotations
 
@@ -15,16 +15,47 @@ from napari_annotatability.core.errors import AnnotatabilityInputError
 
 
 class ExportPanel(Container):
-    """*Save curated AnnData...* and *Export table (CSV/TSV)...*."""
+    """*Save curated AnnData...*, *Write into SpatialData table* and *Export table...*.
+
+    The SpatialData button shows only for cells read from a SpatialData store.
+    """
 
     def __init__(self, host: CurationHost) -> None:
         super().__init__(labels=False)
         self._host = host
         save = PushButton(text="Save curated AnnData...")
+        self.write_back_button = PushButton(text="Write into SpatialData table", visible=False)
         export = PushButton(text="Export table (CSV/TSV)...")
-        self.extend([save, export])
+        self.extend([save, self.write_back_button, export])
         save.clicked.connect(self._ask_save)
+        self.write_back_button.clicked.connect(
+            lambda: self._written(self.write_back, "Curation written into")
+        )
         export.clicked.connect(self._ask_export)
+
+    def follow(self) -> None:
+        """Offer writing back only for cells that came from a SpatialData table."""
+        source = self._host.source
+        link = None if source is None else source.metadata.get("spatialdata")
+        self.write_back_button.visible = link is not None
+        if link is not None:
+            self.write_back_button.tooltip = (
+                f"Replace {link.describe()} with the audited and curated cells (only that "
+                "table is rewritten)."
+            )
+
+    def write_back(self) -> Path:
+        """Write the audit, curated labels and edit log into the SpatialData table."""
+        from napari_annotatability.core.spatialdata_write import write_table_back
+
+        source = self._host.source
+        link = None if source is None else source.metadata.get("spatialdata")
+        if link is None:
+            raise AnnotatabilityInputError(
+                "These cells were not read from a SpatialData store; save them as AnnData."
+            )
+        path = write_table_back(source.metadata["adata"], link)
+        return path / "tables" / link.table_name
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Save the curated AnnData (``.h5ad`` or ``.zarr``) atomically.
