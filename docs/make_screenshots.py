@@ -166,12 +166,70 @@ def visium_image() -> None:
     viewer.close()
 
 
+def _slipped_store(path: Path, **kwargs) -> Path:
+    """The bundled sample with 5% slips, written as a SpatialData store."""
+    from napari_annotatability import datasets
+
+    adata = datasets.visium_dlpfc()
+    adata.obs["slipped"] = add_label_errors(adata, "layer", 0.05)
+    if kwargs.get("section_key"):
+        adata.obs["sample"] = np.where(adata.obsm["spatial"][:, 0] < 60, "donor A", "donor B")
+    return datasets.write_spatialdata_store(adata, path, overwrite=True, **kwargs)
+
+
+def spatialdata_stores() -> None:
+    """SpatialData: a two-section store by this reader; one opened through napari-spatialdata."""
+    import tempfile
+
+    from napari.utils.events import EventedList
+    from napari_spatialdata._sdata_widgets import SdataWidget
+    from spatialdata import read_zarr
+
+    from napari_annotatability._qt.curation_widget import CurationWidget
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = _slipped_store(Path(folder) / "two.zarr", section_key="sample")
+        viewer = napari.Viewer()
+        viewer.window.resize(1500, 950)
+        viewer.open(str(store), plugin="napari-annotatability")
+        trainer = TrainingWidget(viewer, threaded=False)
+        viewer.window.add_dock_widget(trainer, name="Audit annotation")
+        trainer.train()
+        curate = CurationWidget(viewer, threaded=False)
+        viewer.window.add_dock_widget(curate, name="Curate annotation")
+        napari.qt.get_qapp().processEvents()
+        viewer.reset_view()
+        save(viewer, "spatialdata_sections.png")
+        viewer.close()
+
+        store = _slipped_store(Path(folder) / "one.zarr")
+        viewer = napari.Viewer()
+        viewer.window.resize(1500, 950)
+        sdata = read_zarr(store)
+        theirs = SdataWidget(viewer, EventedList([sdata]))
+        viewer.window.add_dock_widget(theirs, name="SpatialData", area="left")
+        model = theirs.viewer_model
+        viewer.add_layer(model.get_sdata_image(sdata, "cell_boundaries_image", "global", False))
+        shapes = model.get_sdata_shapes(sdata, "cell_boundaries", "global", False)
+        viewer.add_layer(shapes)
+        trainer = TrainingWidget(viewer, threaded=False)
+        viewer.window.add_dock_widget(trainer, name="Audit annotation")
+        trainer._cells.value = shapes  # their layer, chosen in our widget
+        trainer.train()
+        napari.qt.get_qapp().processEvents()
+        viewer.camera.center = (0, 40, 40)
+        viewer.camera.zoom = viewer.camera.zoom * 2.5
+        save(viewer, "spatialdata_napari_spatialdata.png")
+        viewer.close()
+
+
 SCREENSHOTS = {
     "audit": audit_and_genes,
     "graph": slips_and_graph,
     "curation": curation,
     "light": light_theme,
     "visium": visium_image,
+    "spatialdata": spatialdata_stores,
 }
 
 if __name__ == "__main__":

@@ -69,6 +69,14 @@ def test_sections_are_audited_together_and_reviewed_per_section(
     review._sections.value = True  # across all sections
     queue = review.start()
     assert in_a[queue.positions].any() and (~in_a[queue.positions]).any()
+    review.stop()
+    # the curation filters too: this section, or all of them
+    curation_widget = CurationWidget(viewer, threaded=False)
+    curation_widget._cells.value = a_cells
+    chosen = curation_widget.selection.select_matching()
+    np.testing.assert_array_equal(chosen, np.flatnonzero(in_a))
+    curation_widget.selection.all_sections.value = True
+    np.testing.assert_array_equal(curation_widget.selection.select_matching(), np.arange(3636))
 
 
 def test_napari_spatialdata_layers_in_our_widgets(make_napari_viewer, dlpfc_store):
@@ -110,3 +118,15 @@ def test_napari_spatialdata_layers_in_our_widgets(make_napari_viewer, dlpfc_stor
     # and the store on disk gets them through the same button
     curation_widget.export.write_back()
     assert spatialdata.read_zarr(dlpfc_store).tables["table"].obs["layer_curated"].iloc[0] == "WM"
+
+
+def test_view_opens_a_store_with_the_widgets_docked(dlpfc_store):
+    from napari_annotatability._qt.launch import open_viewer
+
+    viewer = open_viewer(dlpfc_store)
+    try:
+        names = [layer.name for layer in viewer.layers]
+        assert names == ["cell_boundaries_image", "layer"]
+        assert "Audit annotation" in viewer.window._dock_widgets
+    finally:
+        viewer.close()

@@ -194,3 +194,12 @@ def test_write_back_refuses_read_only_and_changed_stores(dlpfc_store):
     in_memory = spatial_cells(_blobs_with_labels())
     with pytest.raises(AnnotatabilityInputError, match="not saved to a store"):
         nat.write_spatialdata(in_memory)
+
+
+def test_an_anndata_never_replaces_a_store(dlpfc_store):
+    from napari_annotatability.core.anndata_io import save_curated
+
+    cells = nat.spatialdata_cells(dlpfc_store)
+    with pytest.raises(AnnotatabilityInputError, match="is a SpatialData store"):
+        save_curated(cells.adata, dlpfc_store, overwrite=True)
+    assert is_spatialdata_store(dlpfc_store) and (dlpfc_store / "images").is_dir()

@@ -55,6 +55,12 @@ def cells_layers(viewer: Viewer) -> list[Points]:
     return [layer for layer in reversed(viewer.layers) if is_cells_layer(layer)]
 
 
+def sections_of(viewer: Viewer, layer: Points) -> list[Points]:
+    """Every cells layer of ``layer``'s data (its sections), in the viewer's order."""
+    adata = layer.metadata["adata"]
+    return [other for other in cells_layers(viewer) if other.metadata["adata"] is adata]
+
+
 def cells_view(layer: Points) -> CellsView:
     """What a cells layer shows, for the result-layer builders."""
     meta = layer.metadata

@@ -32,7 +32,8 @@ def open_viewer(
     Parameters
     ----------
     path
-        An ``.h5ad`` file or AnnData ``.zarr`` folder; ``None`` opens the bundled sample.
+        An ``.h5ad`` file, AnnData ``.zarr`` folder or SpatialData store; ``None`` opens
+        the bundled sample.
     train
         Start training at once (in the background) with the widget's settings.
     epochs
@@ -50,7 +51,9 @@ def open_viewer(
     else:
         viewer.open(str(path), plugin=PLUGIN)
     if not cells_layers(viewer):
-        raise AnnotatabilityInputError(f"{path} opened no cells layer; is it a spatial AnnData?")
+        raise AnnotatabilityInputError(
+            f"{path} opened no cells layer; is it a spatial AnnData or SpatialData store?"
+        )
     trainer = TrainingWidget(viewer)
     viewer.window.add_dock_widget(trainer, name="Audit annotation", area="right")
     data_map = DataMapWidget(viewer)

@@ -19,7 +19,7 @@ from qtpy.QtGui import QKeySequence, QShortcut
 
 from napari_annotatability._napari.audit_model import AuditModel, audit_of
 from napari_annotatability._napari.selection import layer_positions, select_cells
-from napari_annotatability._napari.viewer_sync import announce_edit, cells_layers
+from napari_annotatability._napari.viewer_sync import announce_edit, sections_of
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation
@@ -197,12 +197,7 @@ class ReviewWidget(CellsWidget):
 
         The chosen layer's, or with "all sections" those of every cells layer of its data.
         """
-        layers = [source]
-        if self._sections.value:
-            adata = source.metadata["adata"]
-            layers = [
-                layer for layer in cells_layers(self._viewer) if layer.metadata["adata"] is adata
-            ]
+        layers = sections_of(self._viewer, source) if self._sections.value else [source]
         positions = np.concatenate([layer_positions(layer) for layer in layers])
         coords = np.concatenate([np.asarray(layer.data)[:, -2:] for layer in layers])
         order = np.argsort(positions, kind="stable")

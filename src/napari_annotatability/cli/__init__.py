@@ -11,6 +11,9 @@ Examples
 ``napari-annotatability export-curation curated.h5ad --label cell_type -o edits.csv``
 
 ``napari-annotatability apply-edits full.h5ad edits.csv --label cell_type -o full_curated.h5ad``
+
+``napari-annotatability score run.zarr --label cell_type -o run.zarr --overwrite`` (a
+SpatialData store: the results go into its table)
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score",
         help="train, compute confidence/variability, mislabel scores, flags and suggestions",
-        description="Score an .h5ad file; writes conf, var, the mislabel score, flags and "
-        "suggestions to a new file.",
+        description="Score an .h5ad file, AnnData .zarr or SpatialData store; writes conf, var, "
+        "the mislabel score, flags and suggestions to a new file (or into the store's table).",
     )
     src = score.add_argument_group("input")
     src.add_argument("input", nargs="?", type=Path, help=_INPUT_HELP)
@@ -164,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         help="open napari on a dataset with the audit widgets docked",
         description="Open napari with the data (or the bundled sample) and the audit widgets.",
     )
-    view.add_argument("input", nargs="?", type=Path, help=".h5ad file or AnnData .zarr folder")
+    view.add_argument("input", nargs="?", type=Path, help=_INPUT_HELP)
     view.add_argument("--sample", action="store_true", help="the bundled Visium DLPFC sample")
     view.add_argument("--train", action="store_true", help="start training at once")
     view.add_argument("--epochs", type=int, help="epochs of that training (default 50)")

@@ -263,9 +263,19 @@ def write_anndata_atomic(
 ) -> Path:
     """Write ``adata`` atomically as ``.h5ad`` or ``.zarr``, chosen by the suffix of ``path``.
 
-    See :func:`write_h5ad_atomic` and :func:`write_zarr_atomic`; any other suffix is an
-    :class:`AnnotatabilityInputError` (before anything is written).
+    See :func:`write_h5ad_atomic` and :func:`write_zarr_atomic`; any other suffix, and a
+    SpatialData store as the target, are an :class:`AnnotatabilityInputError` (before
+    anything is written).
     """
+    from napari_annotatability.core.spatialdata_read import is_spatialdata_store
+
+    if is_spatialdata_store(path):
+        raise AnnotatabilityInputError(
+            f"{str(path)!r} is a SpatialData store: replacing it with an AnnData would lose its "
+            "images and shapes. Write the results into its table instead (napari: 'Write into "
+            "SpatialData table'; Python: nat.write_spatialdata; CLI: -o STORE --overwrite with "
+            "the store as input), or choose another path."
+        )
     if anndata_format(path) == "zarr":
         return write_zarr_atomic(adata, path, overwrite=overwrite)
     return write_h5ad_atomic(adata, path, overwrite=overwrite)

@@ -70,7 +70,8 @@ def is_spatialdata_store(path: str | os.PathLike) -> bool:
         if isinstance(attrs, dict) and "spatialdata_attrs" in attrs:
             return True
     # stores written before the root attribute existed: element groups, no AnnData at root
-    groups = {"images", "labels", "points", "shapes", "tables"}
+    # ("labels" alone is not enough: OME-Zarr images keep their masks there)
+    groups = {"images", "points", "shapes", "tables"}
     return any((path / g).is_dir() for g in groups) and not (path / "obs").is_dir()
 
 
@@ -89,9 +90,9 @@ def store_fingerprint(path: str | os.PathLike, table_name: str) -> tuple:
     table_dir = path / "tables" / table_name
     for root, _dirs, files in os.walk(table_dir):
         for name in files:
-            stat = os.stat(os.path.join(root, name))
-            entries.append((os.path.relpath(os.path.join(root, name), path), stat.st_size,
-                            stat.st_mtime_ns))  # fmt: skip
+            file = Path(root, name)
+            stat = file.stat()
+            entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
     return tuple(sorted(entries))
 
 

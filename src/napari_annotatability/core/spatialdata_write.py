@@ -54,12 +54,12 @@ def table_columns(adata: AnnData, source: SpatialDataSource) -> dict[str, object
         if column in skip:
             continue
         values = adata.obs[column]
-        if whole:
-            columns[column] = values.values if isinstance(
-                values.dtype, pd.CategoricalDtype
-            ) else values.to_numpy()  # fmt: skip
-        else:
+        if not whole:
             columns[column] = _spread(values, source.rows, source.n_table_rows)
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            columns[column] = values.values  # the Categorical, categories kept
+        else:
+            columns[column] = values.to_numpy()
     return columns
 
 
@@ -87,16 +87,16 @@ def merged_table(table: AnnData, adata: AnnData, source: SpatialDataSource) -> A
     return merged
 
 
-def _spread(values: pd.Series, rows: np.ndarray, n: int) -> pd.Series | pd.Categorical:
-    """``values`` at ``rows`` of ``n`` rows, missing elsewhere (dtype kept where it can be)."""
+def _spread(values: pd.Series, rows: np.ndarray, n: int) -> np.ndarray | pd.Categorical:
+    """``values`` at ``rows`` of ``n`` rows, missing elsewhere (False for booleans)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = np.full(n, -1, dtype=values.cat.codes.dtype)
         codes[rows] = values.cat.codes.to_numpy()
         return pd.Categorical.from_codes(codes, dtype=values.dtype)
     if pd.api.types.is_bool_dtype(values):
         full = np.zeros(n, dtype=bool)
-        full[rows] = values.to_numpy()
-        return pd.Series(full).to_numpy()
+        full[rows] = values.to_numpy(dtype=bool)
+        return full
     if pd.api.types.is_numeric_dtype(values):
         full = np.full(n, np.nan)
         full[rows] = values.to_numpy(dtype=float)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
 from napari.layers import Shapes
 from napari.utils.notifications import show_info
 
@@ -14,6 +14,7 @@ from napari_annotatability._napari.selection import (
     layer_positions,
     select_cells,
 )
+from napari_annotatability._napari.viewer_sync import sections_of
 from napari_annotatability._qt.curation.host import CurationHost
 from napari_annotatability.core.cell_filters import ANY, filter_cells
 from napari_annotatability.core.scores import FLAG_CATEGORIES
@@ -35,10 +36,15 @@ class SelectionPanel(Container):
         self.suggested = ComboBox(label="suggested", choices=self._suggestion_choices)
         self.conf_min = FloatSpinBox(label="conf from", value=0.0, min=0.0, max=1.0, step=0.05)
         self.conf_max = FloatSpinBox(label="conf to", value=1.0, min=0.0, max=1.0, step=0.05)
+        self.all_sections = CheckBox(
+            text="all sections",
+            value=False,
+            tooltip="Select in every section (layer) of these data, not just this one.",
+        )
         select = PushButton(text="Select matching cells")
         lasso = PushButton(text="Lasso on the tissue")
         self.extend([self.summary, self.flag, self.class_filter, self.suggested])
-        self.extend([self.conf_min, self.conf_max, select, lasso])
+        self.extend([self.conf_min, self.conf_max, self.all_sections, select, lasso])
         self.summary.native.setWordWrap(True)
         select.clicked.connect(self.select_matching)
         lasso.clicked.connect(self.start_lasso)
@@ -113,7 +119,8 @@ class SelectionPanel(Container):
             suggested=self.suggested.value or ANY,
             conf_range=(self.conf_min.value, self.conf_max.value),
         )
-        shown = np.intersect1d(chosen, layer_positions(source))
+        layers = sections_of(self._host.viewer, source) if self.all_sections.value else [source]
+        shown = np.intersect1d(chosen, np.concatenate([layer_positions(x) for x in layers]))
         select_cells(self._host.viewer, adata, shown)
         if shown.size == 0:
             show_info("No cell matches these filters.")
