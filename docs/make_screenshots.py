@@ -214,11 +214,19 @@ def spatialdata_stores() -> None:
         viewer.add_layer(shapes)
         trainer = TrainingWidget(viewer, threaded=False)
         viewer.window.add_dock_widget(trainer, name="Audit annotation")
+        theirs.coordinate_system_widget.setCurrentRow(0)  # lists the store's elements
         trainer._cells.value = shapes  # their layer, chosen in our widget
         trainer.train()
+        flags = viewer.layers["layer flags"]
+        flags.size = 0.9  # smaller than a cell: its polygon (napari-spatialdata's) shows around
+        viewer.layers["cell_boundaries cells"].visible = False
+        shapes.edge_color = "white"
+        shapes.edge_width = 0.08
+        viewer.layers.selection.active = shapes
         napari.qt.get_qapp().processEvents()
-        viewer.camera.center = (0, 40, 40)
-        viewer.camera.zoom = viewer.camera.zoom * 2.5
+        viewer.reset_view()
+        viewer.camera.center = (0, 95, 45)
+        viewer.camera.zoom = viewer.camera.zoom * 3
         save(viewer, "spatialdata_napari_spatialdata.png")
         viewer.close()
 

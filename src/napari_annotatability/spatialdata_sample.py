@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,8 @@ def write_spatialdata_store(
         ``"polygons"`` (hexagonal cell boundaries) or ``"circles"`` (spots).
     section_key
         obs column splitting the cells into sections: one element
-        (``"<section>_cells"``), image and coordinate system (the section's name) each.
+        (``"<section>_cells"``), image and coordinate system (the section's name) each;
+        characters other than letters, digits, ``_``, ``.`` and ``-`` become ``_``.
     image
         Also write an H&E-like image under each section.
     overwrite
@@ -85,6 +87,7 @@ def write_spatialdata_store(
     regions = np.empty(adata.n_obs, dtype=object)
     elements: dict = {"images": {}, "shapes": {}}
     for section, members in groups.items():
+        section = re.sub(r"[^A-Za-z0-9_.-]", "_", section)  # spatialdata's element names
         region = "cell_boundaries" if section_key is None else f"{section}_cells"
         regions[members] = region
         elements["shapes"][region] = _cell_shapes(xy[members], members, shapes, section)

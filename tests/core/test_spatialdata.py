@@ -173,10 +173,14 @@ def test_write_back_of_some_regions_leaves_the_other_rows_empty(two_section_stor
     sdata = spatialdata.read_zarr(two_section_store)
     cells = spatial_cells(sdata, regions=["A_cells"])
     cells.adata.obs["score"] = 1.0
+    cells.adata.obs["note"] = "seen"
+    cells.adata.obs["kept"] = True
     nat.write_spatialdata(cells)
     table = spatialdata.read_zarr(two_section_store).tables["table"]
     in_a = (table.obs["region"] == "A_cells").to_numpy()
     assert (table.obs["score"][in_a] == 1.0).all() and table.obs["score"][~in_a].isna().all()
+    assert (table.obs["note"][in_a] == "seen").all() and table.obs["note"][~in_a].isna().all()
+    assert table.obs["kept"][in_a].all() and not table.obs["kept"][~in_a].any()
 
 
 def test_write_back_refuses_read_only_and_changed_stores(dlpfc_store):

@@ -115,7 +115,7 @@ def read_spatialdata_layers(path: str | os.PathLike) -> list[tuple]:
     shown_images: set[str] = set()
     for name in sdata.tables:
         try:
-            cells = spatial_cells(sdata, table=name, path=path)
+            cells = spatial_cells(sdata, table=name, path=path, copy=False)
         except AnnotatabilityInputError as error:
             if "coordinate systems" not in str(error):
                 raise
@@ -150,4 +150,4 @@ def _in_first_system(sdata, table: str, path, error: AnnotatabilityInputError) -
         f"{error} Shown in {chosen!r}; for another, open it from Python: "
         "nat.spatialdata_cells(path, coordinate_system=...) and spatial_cells_layers."
     )
-    return spatial_cells(sdata, table=table, coordinate_system=chosen, path=path)
+    return spatial_cells(sdata, table=table, coordinate_system=chosen, path=path, copy=False)

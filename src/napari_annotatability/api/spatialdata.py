@@ -58,6 +58,7 @@ def spatialdata_cells(
             coordinate_system=coordinate_system,
             path=path,
             read_only=read_only,
+            copy=False,  # the object read here is ours alone
         )
     return spatial_cells(
         sdata, table=table, coordinate_system=coordinate_system, read_only=read_only

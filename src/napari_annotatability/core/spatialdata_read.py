@@ -330,6 +330,7 @@ def spatial_cells(
     regions: list[str] | None = None,
     path: str | os.PathLike | None = None,
     read_only: bool = False,
+    copy: bool = True,
 ) -> SpatialCells:
     """The cells of a SpatialData table as an AnnData placed on the store's images.
 
@@ -349,6 +350,10 @@ def spatial_cells(
         there.
     read_only
         Refuse writing back (also the case when the store is not writable).
+    copy
+        Work on a copy of the table (default). ``False`` takes the table itself when
+        every row is used (it gets ``obsm["spatial"]`` and the results): for a
+        SpatialData object read only for this, it saves a copy of X.
 
     Returns
     -------
@@ -404,7 +409,9 @@ def spatial_cells(
             f"Table {name!r}: no row belongs to its regions {regions} "
             f"(obs[{region_key!r}] holds {sorted(set(row_regions))[:5]})."
         )
-    adata = full[rows].copy()
+    table_obsm = set(full.obsm)  # before the positions are added (to the table itself
+    whole = rows.size == full.n_obs  # when not copied)
+    adata = full if whole and not copy else full[rows].copy()
     offsets = _side_by_side(sdata, sections, xy[rows], row_regions[rows])
     shift = np.stack([offsets[r] for r in row_regions[rows]])  # (row, column)
     adata.obsm["spatial"] = xy[rows] + shift[:, ::-1]
@@ -420,7 +427,7 @@ def spatial_cells(
         instance_key=instance_key,
         rows=rows,
         n_table_rows=full.n_obs,
-        added_obsm=tuple(k for k in adata.obsm if k not in full.obsm),
+        added_obsm=tuple(k for k in adata.obsm if k not in table_obsm),
         added_obs=added_obs,
         fingerprint=store_fingerprint(store, name) if store is not None else (),
         read_only=read_only or (store is not None and not os.access(store, os.W_OK)),

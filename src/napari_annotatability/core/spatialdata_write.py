@@ -1,9 +1,9 @@
 """Write an audit and its curation back into the table of a SpatialData store.
 
-Only the table element is replaced, atomically: the merged table is written as a new
-element beside it (``tables/<name>_annotatability_tmp``), checked, then swapped in by
-renaming folders (the old one aside, the new one in, the old one deleted), and the store's
-consolidated metadata rewritten. Images, labels, points, shapes and other tables are not
+Only the table element is replaced, atomically: a copy of its folder
+(``tables/<name>_annotatability_tmp``) gets the new obs, uns and obsm, then is swapped in
+by renaming folders (the old one aside, the new one in, the old one deleted), and the
+store's consolidated metadata rewritten. Images, labels, points, shapes and other tables are not
 touched. Writing is refused to a store opened read-only, or whose table changed on disk
 since it was read.
 """
@@ -22,11 +22,7 @@ import pandas as pd
 from anndata import AnnData
 
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.spatialdata_read import (
-    SpatialDataSource,
-    import_spatialdata,
-    store_fingerprint,
-)
+from napari_annotatability.core.spatialdata_read import SpatialDataSource, store_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -63,32 +59,11 @@ def table_columns(adata: AnnData, source: SpatialDataSource) -> dict[str, object
     return columns
 
 
-def merged_table(table: AnnData, adata: AnnData, source: SpatialDataSource) -> AnnData:
-    """The table with the obs columns, uns entries and obsm arrays of ``adata`` put in.
-
-    ``adata`` holds the rows ``source.rows`` of the table; its obs columns go to those
-    rows (other rows get missing values, :func:`table_columns`), its uns entries are
-    added or replaced (the table's ``spatialdata_attrs`` stay), its obsm arrays are padded
-    with NaN to every row. The table's X, layers, var and other columns are kept.
-    """
-    merged = table.copy()
-    for column, values in table_columns(adata, source).items():
-        merged.obs[column] = values
-    for key, value in adata.uns.items():
-        if key != "spatialdata_attrs":
-            merged.uns[key] = value
-    for key, value in adata.obsm.items():
-        if key in source.added_obsm:
-            continue
-        array = np.asarray(value)
-        full = np.full((table.n_obs, *array.shape[1:]), np.nan)
-        full[source.rows] = array
-        merged.obsm[key] = full
-    return merged
-
-
 def _spread(values: pd.Series, rows: np.ndarray, n: int) -> np.ndarray | pd.Categorical:
-    """``values`` at ``rows`` of ``n`` rows, missing elsewhere (False for booleans)."""
+    """``values`` at ``rows`` of ``n`` rows, missing elsewhere (False for booleans).
+
+    Text becomes categorical, the one way every anndata version stores missing text.
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = np.full(n, -1, dtype=values.cat.codes.dtype)
         codes[rows] = values.cat.codes.to_numpy()
@@ -103,7 +78,7 @@ def _spread(values: pd.Series, rows: np.ndarray, n: int) -> np.ndarray | pd.Cate
         return full
     full = np.full(n, None, dtype=object)
     full[rows] = values.astype(object).to_numpy()
-    return full
+    return pd.Categorical(full)  # text with missing values: stored as categories, -1 missing
 
 
 def check_writable(source: SpatialDataSource) -> Path:
@@ -133,6 +108,13 @@ def check_writable(source: SpatialDataSource) -> Path:
 def write_table_back(adata: AnnData, source: SpatialDataSource) -> Path:
     """Replace the table of ``source`` in its store with ``adata``'s results merged in.
 
+    The table's folder is copied to ``tables/<name>_annotatability_tmp``; its obs gets the
+    obs columns of ``adata`` (:func:`table_columns`), its uns the uns entries of ``adata``
+    (the table's ``spatialdata_attrs`` stay), its obsm the obsm arrays of ``adata``
+    (padded with NaN to every row, except the positions made on reading); then the copy is
+    swapped in and the store's consolidated metadata rewritten. X, layers and var are
+    copied as files, never loaded.
+
     Parameters
     ----------
     adata
@@ -146,33 +128,65 @@ def write_table_back(adata: AnnData, source: SpatialDataSource) -> Path:
     -------
     The store's path.
     """
-    spatialdata = import_spatialdata()
+    import zarr
+
     path = check_writable(source)
     name = source.table_name
-    tables = path / "tables"
-    temporary = f"{name}{TEMPORARY_SUFFIX}"
-    with warnings.catch_warnings():
-        # only the tables are read: spatialdata notes that their regions are not loaded
-        warnings.filterwarnings("ignore", message="The table is annotating", category=UserWarning)
-        sdata = spatialdata.read_zarr(path, selection=("tables",))
-        if name not in sdata.tables:
-            raise AnnotatabilityInputError(f"The store {str(path)!r} no longer has table {name!r}.")
-        merged = merged_table(sdata.tables[name], adata, source)
-        if (tables / temporary).exists():  # left by an interrupted write, never the table
-            shutil.rmtree(tables / temporary)
-        sdata.tables[temporary] = merged
-        try:
-            sdata.write_element(temporary)
-            _swap(tables / temporary, tables / name)
-        except BaseException:
-            shutil.rmtree(tables / temporary, ignore_errors=True)
-            raise
-        finally:
-            del sdata.tables[temporary]
-        sdata.write_consolidated_metadata()
+    target = path / "tables" / name
+    if not target.is_dir():
+        raise AnnotatabilityInputError(f"The store {str(path)!r} no longer has table {name!r}.")
+    columns = table_columns(adata, source)
+    temporary = target.with_name(f"{name}{TEMPORARY_SUFFIX}")
+    if temporary.exists():  # left by an interrupted write, never the table
+        shutil.rmtree(temporary)
+    try:
+        shutil.copytree(target, temporary)
+        group = zarr.open_group(temporary, mode="r+", use_consolidated=False)
+        _update_table(group, adata, source, columns)
+        _swap(temporary, target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _consolidate(path)
     source.fingerprint = store_fingerprint(path, name)
-    logger.info("Wrote table %r of %s (%d rows).", name, path, merged.n_obs)
+    logger.info("Wrote %d columns into table %r of %s.", len(columns), name, path)
     return path
+
+
+def _update_table(group, adata: AnnData, source: SpatialDataSource, columns: dict) -> None:
+    """Write the results of ``adata`` into a table's zarr group (obs, uns, obsm)."""
+    from anndata.io import read_elem, write_elem
+
+    obs = read_elem(group["obs"])
+    for column, values in columns.items():
+        obs[column] = values
+    write_elem(group, "obs", obs)
+    uns = read_elem(group["uns"]) if "uns" in group else {}
+    uns.update({k: v for k, v in adata.uns.items() if k != "spatialdata_attrs"})
+    write_elem(group, "uns", uns)
+    for key, value in adata.obsm.items():
+        if key in source.added_obsm:
+            continue
+        array = np.asarray(value)
+        full = np.full((source.n_table_rows, *array.shape[1:]), np.nan)
+        full[source.rows] = array
+        write_elem(group["obsm"], key, full)
+
+
+def _consolidate(path: Path) -> None:
+    """Rewrite the store's consolidated metadata, as spatialdata does after a write."""
+    import zarr
+
+    root = zarr.open_group(path, mode="r+", use_consolidated=False)
+    if (
+        getattr(root.metadata, "consolidated_metadata", None) is None
+        and not (path / ".zmetadata").exists()
+    ):
+        return  # a store without consolidated metadata stays without
+    with warnings.catch_warnings():
+        # zarr does not know the parquet files of points and shapes; spatialdata ignores this
+        warnings.filterwarnings("ignore", category=zarr.errors.ZarrUserWarning)
+        zarr.consolidate_metadata(root.store)
 
 
 def _swap(new: Path, target: Path) -> None:
