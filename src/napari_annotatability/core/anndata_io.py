@@ -94,7 +94,7 @@ def _write_atomically(
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600)
         write(tmp)
-        _move_into_place(Path(tmp), path)
+        move_into_place(Path(tmp), path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -129,7 +129,7 @@ def _umask() -> int:
     return mask
 
 
-def _move_into_place(new: Path, path: Path) -> None:
+def move_into_place(new: Path, path: Path) -> None:
     """Move the complete ``new`` (file or folder) to ``path``, replacing what is there.
 
     A file replacing a file (or nothing) is one atomic rename. An existing folder (or a
@@ -187,7 +187,7 @@ def write_zarr_atomic(adata: AnnData, path: str | os.PathLike, *, overwrite: boo
                 "ignore", message="Writing zarr v2 data will no longer", category=UserWarning
             )
             adata.write_zarr(tmp, convert_strings_to_categoricals=False)
-        _move_into_place(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

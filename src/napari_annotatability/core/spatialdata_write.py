@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from napari_annotatability.core.anndata_io import move_into_place
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.spatialdata_read import SpatialDataSource, store_fingerprint
 
@@ -143,7 +143,7 @@ def write_table_back(adata: AnnData, source: SpatialDataSource) -> Path:
         shutil.copytree(target, temporary)
         group = zarr.open_group(temporary, mode="r+", use_consolidated=False)
         _update_table(group, adata, source, columns)
-        _swap(temporary, target)
+        move_into_place(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -187,20 +187,6 @@ def _consolidate(path: Path) -> None:
         # zarr does not know the parquet files of points and shapes; spatialdata ignores this
         warnings.filterwarnings("ignore", category=zarr.errors.ZarrUserWarning)
         zarr.consolidate_metadata(root.store)
-
-
-def _swap(new: Path, target: Path) -> None:
-    """Put folder ``new`` at ``target``: the old one renamed aside, then deleted."""
-    aside_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    aside = aside_dir / target.name
-    os.rename(target, aside)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(aside, target)
-        aside_dir.rmdir()
-        raise
-    shutil.rmtree(aside_dir, ignore_errors=True)
 
 
 def mirror_into_table(adata: AnnData, source: SpatialDataSource) -> list[str]:
