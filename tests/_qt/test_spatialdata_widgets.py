@@ -130,3 +130,9 @@ def test_view_opens_a_store_with_the_widgets_docked(dlpfc_store):
         assert "Audit annotation" in viewer.window._dock_widgets
     finally:
         viewer.close()
+
+
+def test_the_review_keys_leave_napari_spatialdata_its_own():
+    from napari_annotatability._qt.review_widget import KEYS
+
+    assert not {"Shift+E", "Shift+L", "Ctrl+L"} & set(KEYS.values())

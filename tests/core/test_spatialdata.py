@@ -207,3 +207,43 @@ def test_an_anndata_never_replaces_a_store(dlpfc_store):
     with pytest.raises(AnnotatabilityInputError, match="is a SpatialData store"):
         save_curated(cells.adata, dlpfc_store, overwrite=True)
     assert is_spatialdata_store(dlpfc_store) and (dlpfc_store / "images").is_dir()
+
+
+def test_a_table_of_points_places_each_point():
+    from anndata import AnnData
+    from spatialdata.models import TableModel
+
+    sdata = _blobs_with_labels()
+    points = sdata["blobs_points"].compute()
+    obs = pd.DataFrame(
+        {
+            "region": pd.Categorical(["blobs_points"] * len(points)),
+            "instance_id": points.index.to_numpy(),
+            "cell_type": pd.Categorical(points["genes"].astype(str)),
+        }
+    )
+    obs.index = obs.index.astype(str)
+    table = TableModel.parse(
+        AnnData(np.ones((len(points), 2), dtype=np.float32), obs=obs),
+        region="blobs_points",
+        region_key="region",
+        instance_key="instance_id",
+    )
+    del sdata.tables["table"]
+    sdata.tables["points_table"] = table
+    cells = spatial_cells(sdata)
+    np.testing.assert_allclose(cells.adata.obsm["spatial"], points[["x", "y"]].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("name", "shapes"),
+    [("merfish_lung_tessera", "polygons"), ("visium_mousebrain_squidpy_fixture", "circles")],
+)
+def test_shared_datasets_keep_their_cells_through_a_store(load_shared, tmp_path, name, shapes):
+    adata = load_shared(name)
+    store = datasets.write_spatialdata_store(adata, tmp_path / f"{name}.zarr", shapes=shapes)
+    cells = nat.spatialdata_cells(store)
+    np.testing.assert_allclose(cells.adata.obsm["spatial"], adata.obsm["spatial"][:, :2])
+    key = adata.uns["label_key"]
+    assert list(cells.adata.obs[key].astype(str)) == list(adata.obs[key].astype(str))
+    assert cells.adata.n_vars == adata.n_vars and len(cells.images) == 1
