@@ -120,18 +120,6 @@ def test_napari_spatialdata_layers_in_our_widgets(make_napari_viewer, dlpfc_stor
     assert spatialdata.read_zarr(dlpfc_store).tables["table"].obs["layer_curated"].iloc[0] == "WM"
 
 
-def test_view_opens_a_store_with_the_widgets_docked(dlpfc_store):
-    from napari_annotatability._qt.launch import open_viewer
-
-    viewer = open_viewer(dlpfc_store)
-    try:
-        names = [layer.name for layer in viewer.layers]
-        assert names == ["cell_boundaries_image", "layer"]
-        assert "Audit annotation" in viewer.window._dock_widgets
-    finally:
-        viewer.close()
-
-
 def test_the_review_keys_leave_napari_spatialdata_its_own():
     from napari_annotatability._qt.review_widget import KEYS
 
