@@ -82,6 +82,27 @@ def test_sparse_batches_equal_the_rows(gather_in_torch):
     np.testing.assert_array_equal(dense.rows(index, for_training=True).numpy(), expected + 1)
 
 
+@pytest.mark.parametrize("density", [0.1, 0.9])
+def test_an_epoch_of_batches_equals_its_rows_for_every_storage(density, monkeypatch):
+    from napari_annotatability.core import device_data
+
+    # blocks of 2 batches of 8: the block-densified path cuts blocks across the epoch
+    monkeypatch.setattr(device_data, "RECORD_BATCH_SIZE", 16)
+    X = sp.random(300, 20, density=density, format="csr", dtype=np.float32, random_state=4)
+    order = torch.as_tensor(np.random.default_rng(0).integers(0, 300, 45))
+    for matrix in (X, X.toarray()):
+        data = DeviceMatrix(matrix, torch.device("cpu"))
+        cut = list(data.batches(order, 8, for_training=True))
+        assert [len(index) for index, _ in cut] == [8, 8, 8, 8, 8, 5]
+        for index, batch in cut:
+            rows = batch.to_dense() if hasattr(batch, "to_dense") else batch
+            np.testing.assert_array_equal(rows.numpy(), X[index.numpy()].toarray())
+        np.testing.assert_array_equal(torch.cat([i for i, _ in cut]).numpy(), order.numpy())
+    block = DeviceMatrix(X, torch.device("cpu")).slice(290, 300)  # the record's row blocks
+    dense_block = block.to_dense() if hasattr(block, "to_dense") else block
+    np.testing.assert_array_equal(dense_block.numpy(), X[290:300].toarray())
+
+
 def test_sparse_forward_and_weight_gradient_equal_dense():
     rng = np.random.default_rng(0)
     X = sp.random(300, 64, density=0.1, format="csr", dtype=np.float32, random_state=1)

@@ -260,10 +260,8 @@ class _Trainer:
         self.net.train()
         order = self.train_rows[self.sampler.draw(self.draws_per_epoch)]
         total = torch.zeros((), device=self.data.device)
-        bs = self.params.batch_size
-        for start in range(0, order.numel(), bs):
-            index = order[start : start + bs]
-            log_p = self.net(self.data.rows(index, for_training=True))
+        for index, batch in self.data.batches(order, self.params.batch_size, for_training=True):
+            log_p = self.net(batch)
             loss = F.nll_loss(log_p, self.codes[index])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
