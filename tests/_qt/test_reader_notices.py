@@ -39,3 +39,24 @@ def test_duplicate_cell_ids_are_made_unique_and_said(make_napari_viewer, notific
         "the cell ids (obs_names) were not unique (1 id appears more than once, e.g. 'c' x2)" in m
         for m in notifications.messages
     ), notifications.messages
+
+
+def test_a_store_in_two_coordinate_systems_opens_in_one_and_says_so(
+    make_napari_viewer, notifications, dlpfc_store, tmp_path
+):
+    spatialdata = pytest.importorskip("spatialdata")
+    from spatialdata.transformations import Scale, set_transformation
+
+    sdata = spatialdata.read_zarr(dlpfc_store)
+    for name in ("cell_boundaries", "cell_boundaries_image"):
+        set_transformation(sdata[name], Scale([2.0, 2.0], axes=("x", "y")), "aligned")
+    store = tmp_path / "aligned.zarr"
+    sdata.write(store)
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="napari-annotatability")
+    assert any(
+        "placed in 2 coordinate systems ('global', 'aligned')" in m and "Shown in 'global'" in m
+        for m in notifications.messages
+    ), notifications.messages
+    placed = np.asarray(viewer.layers["layer"].data)[:, ::-1]  # (x, y)
+    np.testing.assert_allclose(placed, datasets.visium_dlpfc().obsm["spatial"], atol=1e-6)

@@ -76,15 +76,6 @@ def spot_diameter(adata: AnnData, library_id: str) -> float | None:
     return diameter
 
 
-def image_extent(adata: AnnData, library_id: str) -> np.ndarray | None:
-    """(rows, columns) that a library's image covers, in full-resolution pixels."""
-    layer = image_layer(adata, library_id)
-    if layer is None:
-        return None
-    image, kwargs, _ = layer
-    return np.asarray(image.shape[:2], dtype=float) * np.asarray(kwargs["scale"])
-
-
 def image_layer(adata: AnnData, library_id: str, *, visible: bool = True) -> tuple | None:
     """The best image of a library as an Image layer data tuple, or ``None``.
 

@@ -22,7 +22,6 @@ from anndata import AnnData
 from napari.utils.notifications import show_warning
 
 from napari_annotatability._napari.images import (
-    image_extent,
     image_layer,
     library_column,
     library_ids,
@@ -249,15 +248,13 @@ def anndata_layers(
     members = {group: np.flatnonzero(values == group) for group in groups}
     if leftover.any():
         members[None] = np.flatnonzero(leftover)
-    shifts = _section_shifts(adata, coords, members, libraries)
-    images, cells = [], []
+    images = {group: image_layer(adata, group) for group in members if group in libraries}
+    images = {group: image for group, image in images.items() if image is not None}
+    shifts = _section_shifts(coords, members, images)
+    cells = []
     for group, rows in members.items():
-        has_image = group in libraries
-        if has_image:
-            image = image_layer(adata, group)
-            if image is not None:
-                image[1]["translate"] = tuple(shifts[group])
-                images.append(image)
+        if group in images:
+            images[group][1]["translate"] = tuple(shifts[group])
         if rows.size == 0:
             continue
         cells.append(
@@ -269,20 +266,19 @@ def anndata_layers(
                 else base,
                 cells=rows,
                 library_id=group,
-                size=spot_diameter(adata, group) if has_image else None,
+                size=spot_diameter(adata, group) if group in libraries else None,
                 offset=shifts[group],
             )
         )
-    return images + cells
+    return list(images.values()) + cells
 
 
-def _section_shifts(
-    adata: AnnData, coords: np.ndarray, members: dict, libraries: list[str]
-) -> dict:
+def _section_shifts(coords: np.ndarray, members: dict, images: dict) -> dict:
     """(row, column) shift of each group: side by side when they lie on top of each other.
 
     Groups that are parts of one section (regions) keep their places; separate sections
-    in one frame (libraries of one pixel frame) are laid left to right, each with its image.
+    in one frame (libraries of one pixel frame) are laid left to right, each with its image
+    (``images``: the groups' Image layer data tuples, scaled to full-resolution pixels).
     """
     groups = np.empty(len(coords), dtype=object)
     for group, rows in members.items():
@@ -292,10 +288,10 @@ def _section_shifts(
     boxes = []
     for group, rows in members.items():
         low, high = coords[rows].min(axis=0), coords[rows].max(axis=0)
-        if group in libraries:
-            extent = image_extent(adata, group)
-            if extent is not None:
-                low, high = np.minimum(low, 0.0), np.maximum(high, extent)
+        if group in images:
+            image, kwargs, _ = images[group]
+            extent = np.asarray(image.shape[:2], dtype=float) * np.asarray(kwargs["scale"])
+            low, high = np.minimum(low, 0.0), np.maximum(high, extent)
         boxes.append((low, high))
     logger.info("The %d sections overlap in one frame: laid side by side.", len(members))
     return dict(zip(members, side_by_side(boxes), strict=True))

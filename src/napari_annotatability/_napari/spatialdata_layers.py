@@ -24,6 +24,7 @@ from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.spatialdata_read import (
     SECTION_KEY,
+    CoordinateSystemChoice,
     ImageElement,
     SpatialCells,
     read_spatialdata,
@@ -116,10 +117,14 @@ def read_spatialdata_layers(path: str | os.PathLike) -> list[tuple]:
     for name in sdata.tables:
         try:
             cells = spatial_cells(sdata, table=name, path=path, copy=False)
-        except AnnotatabilityInputError as error:
-            if "coordinate systems" not in str(error):
-                raise
-            cells = _in_first_system(sdata, name, path, error)
+        except CoordinateSystemChoice as choice:
+            show_warning(
+                f"{choice} Shown in {choice.likeliest!r}; for another, open it from Python: "
+                "nat.spatialdata_cells(path, coordinate_system=...) and add_spatial_cells."
+            )
+            cells = spatial_cells(
+                sdata, table=name, coordinate_system=choice.likeliest, path=path, copy=False
+            )
         for data, kwargs, kind in spatial_cells_layers(cells):
             if kind == "image":
                 names = kwargs["name"] if isinstance(kwargs["name"], list) else [kwargs["name"]]
@@ -132,22 +137,3 @@ def read_spatialdata_layers(path: str | os.PathLike) -> list[tuple]:
                     kwargs["name"] = f"{name}: {kwargs['name']}"
             layers.append((data, kwargs, kind))
     return layers
-
-
-def _in_first_system(sdata, table: str, path, error: AnnotatabilityInputError) -> SpatialCells:
-    from spatialdata.transformations import get_transformation
-
-    regions = sdata.tables[table].uns["spatialdata_attrs"]["region"]
-    region = regions if isinstance(regions, str) else regions[0]
-    systems = list(get_transformation(sdata[region], get_all=True))
-    with_images = [
-        cs
-        for cs in systems
-        if any(cs in get_transformation(im, get_all=True) for im in sdata.images.values())
-    ]
-    chosen = (with_images or systems)[0]
-    show_warning(
-        f"{error} Shown in {chosen!r}; for another, open it from Python: "
-        "nat.spatialdata_cells(path, coordinate_system=...) and spatial_cells_layers."
-    )
-    return spatial_cells(sdata, table=table, coordinate_system=chosen, path=path, copy=False)

@@ -68,8 +68,8 @@ def _read_input(args: argparse.Namespace):
 
         cells = spatialdata_cells(
             args.input,
-            table=getattr(args, "table", None),
-            coordinate_system=getattr(args, "coordinate_system", None),
+            table=args.table,
+            coordinate_system=args.coordinate_system,
         )
         adata, source = cells.adata, cells.source
     else:

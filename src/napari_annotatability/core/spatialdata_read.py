@@ -284,11 +284,24 @@ def element_coordinate_system(sdata: Any, element_name: str, coordinate_system: 
     with_images = [cs for cs in systems if _images_in(sdata, cs)]
     if len(with_images) == 1:
         return with_images[0]
-    raise AnnotatabilityInputError(
+    raise CoordinateSystemChoice(
         f"Element {element_name!r} is placed in {len(systems)} coordinate systems "
         f"({', '.join(map(repr, systems))}); choose one (Python: coordinate_system=..., "
-        "CLI: --coordinate-system)."
+        "CLI: --coordinate-system).",
+        likeliest=(with_images or systems)[0],
     )
+
+
+class CoordinateSystemChoice(AnnotatabilityInputError):
+    """An element sits in several coordinate systems and none was chosen.
+
+    ``likeliest`` is the first of them that has an image (else the first): where a
+    viewer that cannot ask shows the cells, saying so.
+    """
+
+    def __init__(self, message: str, *, likeliest: str) -> None:
+        super().__init__(message)
+        self.likeliest = likeliest
 
 
 def _images_in(sdata: Any, coordinate_system: str) -> list[str]:

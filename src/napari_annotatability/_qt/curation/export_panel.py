@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from magicgui.widgets import Container, PushButton
 from qtpy.QtWidgets import QFileDialog, QMessageBox
@@ -12,6 +13,9 @@ from napari_annotatability import api
 from napari_annotatability._qt.curation.host import CurationHost
 from napari_annotatability.core import anndata_io as io
 from napari_annotatability.core.errors import AnnotatabilityInputError
+
+if TYPE_CHECKING:
+    from napari_annotatability.core.spatialdata_read import SpatialDataSource
 
 
 class ExportPanel(Container):
@@ -33,10 +37,14 @@ class ExportPanel(Container):
         )
         export.clicked.connect(self._ask_export)
 
+    def _link(self) -> SpatialDataSource | None:
+        """The SpatialData table the chosen cells are rows of (``None``: not from a store)."""
+        source = self._host.source
+        return None if source is None else source.metadata.get("spatialdata")
+
     def follow(self) -> None:
         """Offer writing back only for cells that came from a SpatialData table."""
-        source = self._host.source
-        link = None if source is None else source.metadata.get("spatialdata")
+        link = self._link()
         self.write_back_button.visible = link is not None
         if link is not None:
             self.write_back_button.tooltip = (
@@ -48,13 +56,12 @@ class ExportPanel(Container):
         """Write the audit, curated labels and edit log into the SpatialData table."""
         from napari_annotatability.core.spatialdata_write import write_table_back
 
-        source = self._host.source
-        link = None if source is None else source.metadata.get("spatialdata")
+        link = self._link()
         if link is None:
             raise AnnotatabilityInputError(
                 "These cells were not read from a SpatialData store; save them as AnnData."
             )
-        path = write_table_back(source.metadata["adata"], link)
+        path = write_table_back(self._host.source.metadata["adata"], link)
         return path / "tables" / link.table_name
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
