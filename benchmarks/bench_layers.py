@@ -1,11 +1,15 @@
-"""napari layer building, colour switching and redraws at 100k and 1M cells.
+"""napari layer building, colour switching, pan/zoom frames and redraws at 100k and 1M cells.
 
 Run by hand under a display (software rendering here: Xvfb + Mesa llvmpipe):
 
-    xvfb-run -a -s "-screen 0 1400x900x24" python benchmarks/bench_layers.py --sizes 100000 1000000
+    xvfb-run -a -s "-screen 0 1400x900x24" python benchmarks/bench_layers.py \
+        --sizes 100000 1000000 --screenshot docs/images/large_section.png
 
 Each step is timed on the main thread as a person would wait for it; "draw" forces a
 repaint of the canvas (a screenshot), which is where software OpenGL spends its time.
+The viewer has the plugin's level of detail (``_qt/overview.py``): an overview image
+when more than ``MAX_POINTS`` cells are in view, the real points of the view otherwise.
+Frame steps give the median of several frames.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from anndata import AnnData
 from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability._napari.selection import select_cells
 from napari_annotatability._napari.viewer_sync import show_results, show_running_confidence
+from napari_annotatability._qt.overview import install_overview
 from napari_annotatability.core.scores import FLAG_CATEGORIES
 
 
@@ -30,9 +35,12 @@ def scored_tissue(n: int, n_classes: int = 12, seed: int = 0) -> AnnData:
     xy = rng.uniform(0, side, (n, 2))
     classes = np.array([f"type {i}" for i in range(n_classes)])
     labels = classes[np.minimum((xy[:, 1] / side * n_classes).astype(int), n_classes - 1)]
-    conf = rng.beta(4, 2, n)
+    # low confidence near the boundaries between the bands, as mislabelled cells would be
+    band = xy[:, 1] / side * n_classes
+    edge = np.abs(band - np.round(band))  # 0 at a boundary, 0.5 mid-band
+    conf = rng.beta(4, 2, n) * np.tanh(edge / 0.08) ** 0.5
     var = rng.uniform(0, 0.35, n)
-    flags = np.where(conf < 0.3, FLAG_CATEGORIES[2], np.where(conf > 0.9, *FLAG_CATEGORIES[:2]))
+    flags = np.where(conf < 0.3, FLAG_CATEGORIES[2], np.where(conf > 0.6, *FLAG_CATEGORIES[:2]))
     suggested = np.where(flags == FLAG_CATEGORIES[2], rng.choice(classes, n), None)
     obs = pd.DataFrame(
         {
@@ -56,13 +64,27 @@ def timed(results: list, n: int, step: str, func, *args):
     return out
 
 
-def run(n: int, results: list) -> None:
+def frames(results: list, n: int, step: str, moves, draw) -> None:
+    """Median seconds of camera moves, each followed by a drawn frame."""
+    seconds = []
+    for move in moves:
+        start = time.perf_counter()
+        move()
+        draw()
+        seconds.append(time.perf_counter() - start)
+    median = float(np.median(seconds))
+    results.append({"cells": n, "step": step, "seconds": round(median, 3)})
+    print(f"{n:>9,} {step:<45} {median:7.3f} s (median of {len(seconds)})", flush=True)
+
+
+def run(n: int, results: list, screenshot: str | None = None) -> None:
     import napari
 
     adata = scored_tissue(n)
     viewer = napari.Viewer(show=True)
     viewer.window.resize(1400, 900)
     app = napari.qt.get_qapp()
+    lod = install_overview(viewer)
 
     def draw():
         app.processEvents()
@@ -89,6 +111,64 @@ def run(n: int, results: list) -> None:
 
     timed(results, n, "show confidence instead of flags (+ draw)", show_confidence_instead)
     conf.visible, flags.visible = False, True
+    draw()
+
+    camera = viewer.scene.camera
+    viewer.reset_view()
+    centre, zoom = np.asarray(camera.center), camera.zoom
+    side = np.sqrt(n) * 10  # the tissue's side (scored_tissue)
+
+    def pan(dx):
+        return lambda: setattr(camera, "center", tuple(centre + np.array([0, dx, dx])))
+
+    def zoom_to(factor):
+        return lambda: setattr(camera, "zoom", zoom * factor)
+
+    frames(
+        results,
+        n,
+        "pan, full view (per frame)",
+        [pan(side * d) for d in (0.02, 0.04, 0.06, 0.08, 0.1)],
+        draw,
+    )
+    frames(
+        results,
+        n,
+        "zoom, full view (per frame)",
+        [zoom_to(f) for f in (1.1, 1.2, 1.3, 1.2, 1.1)],
+        draw,
+    )
+    deep = np.sqrt(n / 20_000)  # about 20,000 cells in view
+    timed(results, n, "zoom in to real points (+ draw)", lambda: (zoom_to(deep)(), draw()))
+    print(
+        f"          drawn points: {len(flags._view_indices):,}; "
+        f"overview shown: {lod.is_overview(flags)}"
+    )
+    frames(
+        results,
+        n,
+        "pan, zoomed in (per frame)",
+        [pan(side * d / deep) for d in (0.01, 0.02, 0.03, 0.04, 0.05)],
+        draw,
+    )
+    shown = np.asarray(flags._view_indices)
+    cell = int(shown[len(shown) // 2]) if shown.size else 0
+    hovered = timed(
+        results,
+        n,
+        "hover a cell, zoomed in (value)",
+        lambda: flags.get_value(flags.data[cell], world=True),
+    )
+    assert hovered == cell, (hovered, cell)
+    if screenshot:  # zoomed in (real points), then the whole section (the overview)
+        zoomed = screenshot.replace(".png", "_zoomed.png")
+        viewer.screenshot(zoomed, canvas_only=False, flash=False)
+        viewer.reset_view()
+        draw()
+        viewer.screenshot(screenshot, canvas_only=False, flash=False)
+        print(f"          screenshots: {screenshot}, {zoomed}")
+    viewer.reset_view()
+    draw()
     running = np.random.default_rng(1).uniform(0, 1, n)
     timed(
         results,
@@ -131,10 +211,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", default=None, help="also write a markdown table here")
+    parser.add_argument("--screenshot", default=None, help="window at the largest size (PNG)")
     args = parser.parse_args()
     results: list = []
     for n in args.sizes:
-        run(n, results)
+        run(n, results, args.screenshot if n == max(args.sizes) else None)
     sizes = list(dict.fromkeys(r["cells"] for r in results))
     steps = list(dict.fromkeys(_generic(r["step"]) for r in results))
     seconds = {(_generic(r["step"]), r["cells"]): r["seconds"] for r in results}

@@ -231,6 +231,47 @@ def spatialdata_stores() -> None:
         viewer.close()
 
 
+def audit_report() -> None:
+    """The HTML report of the sample with 5% slips and a short curation, in Chromium.
+
+    Needs Debian's ``chromium`` (headless); the page itself is docs/images/audit_report.html.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    from napari_annotatability import annotate, curate, datasets, write_report
+
+    adata = datasets.visium_dlpfc()
+    adata.obs["slipped"] = add_label_errors(adata, "layer", 0.05)
+    annotate(adata, "layer")
+    curation = curate(adata, "layer")
+    hard = np.flatnonzero(adata.obs["layer_flag"].astype(str) == "Hard-to-learn")
+    curation.accept_suggestions(hard[:20])
+    curation.keep(hard[20:30])
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise SystemExit("apt-get install chromium (headless Chromium takes the screenshot)")
+    with tempfile.TemporaryDirectory() as folder:
+        page = write_report(adata, Path(folder) / "audit.html", "layer")
+        subprocess.run(
+            [
+                browser,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1100,2300",
+                f"--screenshot={IMAGES / 'audit_report.png'}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    logger.warning("wrote %s", IMAGES / "audit_report.png")
+
+
 SCREENSHOTS = {
     "audit": audit_and_genes,
     "graph": slips_and_graph,
@@ -238,6 +279,7 @@ SCREENSHOTS = {
     "light": light_theme,
     "visium": visium_image,
     "spatialdata": spatialdata_stores,
+    "report": audit_report,
 }
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from napari_annotatability.api import (
     annotate_steps,
     apply_edits,
     audit_summary,
+    class_report,
     compare_annotations,
     corrected_labels,
     curate,
@@ -28,8 +29,10 @@ from napari_annotatability.api import (
     reference_columns,
     spatialdata_cells,
     stored_training_settings,
+    suggestion_matrix,
     trainability_graph,
     training_dynamics,
+    write_report,
     write_spatialdata,
 )
 from napari_annotatability.core.anndata_io import read_anndata, save_curated
@@ -43,6 +46,7 @@ __all__ = [
     "annotate_steps",
     "apply_edits",
     "audit_summary",
+    "class_report",
     "compare_annotations",
     "corrected_labels",
     "curate",
@@ -55,7 +59,9 @@ __all__ = [
     "save_curated",
     "spatialdata_cells",
     "stored_training_settings",
+    "suggestion_matrix",
     "trainability_graph",
     "training_dynamics",
+    "write_report",
     "write_spatialdata",
 ]

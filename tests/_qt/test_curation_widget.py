@@ -180,6 +180,10 @@ def test_retrain_on_curated_labels_tabulates_flag_changes(dlpfc_scored, tmp_path
     np.testing.assert_array_equal(widget.selection.select_matching(), np.flatnonzero(expected))
     exported = pd.read_csv(widget.export.export_table(tmp_path / "curation.csv"))
     np.testing.assert_allclose(exported["conf"], audited["layer_conf"])
+    # the report button writes the audit of the annotation being curated, its edits included
+    page = widget.export.write_report(tmp_path / "audit.html").read_text("utf-8")
+    assert page.count("data:image/png;base64,") == 2
+    assert api.audit_summary(adata, "layer") in page and "logged edits" in page
     assert (exported["flag"] == audited["layer_flag"].astype(str).to_numpy()).all()
     table = adata.uns["layer_curated_flag_changes"]
     assert table.to_numpy().sum() == adata.n_obs

@@ -75,10 +75,23 @@ def napari_get_reader(path: str | Sequence[str]) -> Callable[..., list[tuple]] |
     if len(paths) == 1 and is_spatialdata_store(paths[0]):
         from napari_annotatability._napari.spatialdata_layers import read_spatialdata_layers
 
+        _overview_in_current_viewer()
         return read_spatialdata_layers
     if not paths or not all(_is_anndata_path(p) for p in paths):
         return None
+    _overview_in_current_viewer()
     return read_layers
+
+
+def _overview_in_current_viewer() -> None:
+    """Large sections draw as an overview image when zoomed out (see ``_qt.overview``)."""
+    from napari import current_viewer
+
+    viewer = current_viewer()
+    if viewer is not None:
+        from napari_annotatability._qt.overview import install_overview
+
+        install_overview(viewer)
 
 
 def _is_anndata_path(path: str | os.PathLike) -> bool:

@@ -19,10 +19,7 @@ from napari.utils.colormaps import Colormap, ensure_colormap
 
 from napari_annotatability._napari.layers import cell_features
 from napari_annotatability.core import keys
-from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
-
-#: Flag colours: blue for learned, amber for ambiguous, red for likely wrong.
-FLAG_COLORS = {EASY: "#4c9be8", AMBIGUOUS: "#f2c14e", HARD: "#e4572e"}
+from napari_annotatability.core.scores import FLAG_COLORS
 
 #: Result roles in the order their layers are stacked (last on top).
 ROLES = ("variability", "confidence", "dynamics flags", "mislabel score", "suggested", "flags")

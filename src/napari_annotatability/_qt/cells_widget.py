@@ -12,6 +12,7 @@ from napari_annotatability._napari.spatialdata_bridge import (
     is_spatialdata_layer,
 )
 from napari_annotatability._napari.viewer_sync import cells_layers
+from napari_annotatability._qt.overview import install_overview
 from napari_annotatability.core import keys
 
 
@@ -36,6 +37,7 @@ class CellsWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer
+        install_overview(viewer)  # whole sections of 1M cells stay interactive
         self._cells = ComboBox(label="cells", choices=self._cells_choices, nullable=True)
         viewer.layers.events.inserted.connect(self.refresh)
         viewer.layers.events.removed.connect(self.refresh)

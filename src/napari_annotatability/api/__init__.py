@@ -31,6 +31,7 @@ from napari_annotatability.api.edits import (
 )
 from napari_annotatability.api.genes import compute_gene_scores, gene_scores
 from napari_annotatability.api.graph import compute_trainability_graph, trainability_graph
+from napari_annotatability.api.report import class_report, suggestion_matrix, write_report
 from napari_annotatability.api.spatialdata import spatialdata_cells, write_spatialdata
 from napari_annotatability.api.stored_audits import (
     audit_summary,
@@ -59,6 +60,7 @@ __all__ = [
     "apply_edits",
     "audit_summary",
     "audited_key",
+    "class_report",
     "compare_annotations",
     "compute_gene_scores",
     "compute_trainability_graph",
@@ -73,9 +75,11 @@ __all__ = [
     "run_steps",
     "spatialdata_cells",
     "stored_training_settings",
+    "suggestion_matrix",
     "table_separator",
     "total_steps",
     "trainability_graph",
     "training_dynamics",
+    "write_report",
     "write_spatialdata",
 ]

@@ -228,6 +228,23 @@ def _parser() -> argparse.ArgumentParser:
     _spatialdata_options(export)
     export.add_argument("-v", "--verbose", action="store_true", help="log details")
     export.set_defaults(func=commands.export_curation)
+
+    report = sub.add_parser(
+        "report",
+        help="write the audit as one self-contained HTML page (figures embedded)",
+        description=(
+            "The tissue coloured by flags, the data map, the class report, given x suggested "
+            "labels, the estimated number of wrong labels, the curation so far, and the "
+            "parameters and versions, in one HTML file that opens offline."
+        ),
+    )
+    report.add_argument("input", type=Path, help=_INPUT_HELP)
+    report.add_argument("--label", help="the audited annotation (default: the only one)")
+    report.add_argument("-o", "--output", type=Path, required=True, help="output .html")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _spatialdata_options(report)
+    report.add_argument("-v", "--verbose", action="store_true", help="log details")
+    report.set_defaults(func=commands.report)
     return parser
 
 

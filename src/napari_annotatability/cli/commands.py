@@ -315,3 +315,20 @@ def export_curation(args: argparse.Namespace) -> int:
         f"reviewed) to {args.output}\n"
     )
     return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """Write the audit of a file as one self-contained HTML page."""
+    from napari_annotatability import api
+
+    if args.output.suffix.lower() not in (".html", ".htm"):
+        raise AnnotatabilityInputError(
+            "The report is an HTML file: give -o a name ending in .html "
+            f"(got {str(args.output)!r})."
+        )
+    _check_output(args.input, args.output, args.overwrite, table=True)
+    adata, _source = _read_input(args)
+    label = api.audited_key(adata, args.label)
+    api.write_report(adata, args.output, label, overwrite=args.overwrite)
+    sys.stdout.write(f"{api.audit_summary(adata, label)}; wrote {args.output}\n")
+    return 0

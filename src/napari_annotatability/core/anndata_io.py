@@ -85,6 +85,11 @@ def write_csv_atomic(
     return _write_atomically(path, overwrite, lambda tmp: table.to_csv(tmp, sep=sep, index=False))
 
 
+def write_text_atomic(text: str, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    return _write_atomically(path, overwrite, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+
 def _write_atomically(
     path: str | os.PathLike, overwrite: bool, write: Callable[[str], object]
 ) -> Path:

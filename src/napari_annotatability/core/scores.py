@@ -14,6 +14,9 @@ AMBIGUOUS = "Ambiguous"
 HARD = "Hard-to-learn"
 #: Flag categories, in the order the GUI and tables show them.
 FLAG_CATEGORIES = (EASY, AMBIGUOUS, HARD)
+#: Flag colours (layers, data map, report): blue for learned, amber for ambiguous, red for
+#: likely wrong.
+FLAG_COLORS = {EASY: "#4c9be8", AMBIGUOUS: "#f2c14e", HARD: "#e4572e"}
 
 
 def confidence_and_variability(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Save the curated AnnData, write it into its SpatialData table, or export a table."""
+"""Save the curated AnnData, write it into its SpatialData table, export a table or a report."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 
 class ExportPanel(Container):
-    """*Save curated AnnData...*, *Write into SpatialData table* and *Export table...*.
+    """Save, write back, export a table or write the audit report.
+
+    Buttons *Save curated AnnData...*, *Write into SpatialData table*, *Export table...*
+    and *Audit report (HTML)...*.
 
     The SpatialData button shows only for cells read from a SpatialData store.
     """
@@ -30,12 +33,18 @@ class ExportPanel(Container):
         save = PushButton(text="Save curated AnnData...")
         self.write_back_button = PushButton(text="Write into SpatialData table", visible=False)
         export = PushButton(text="Export table (CSV/TSV)...")
-        self.extend([save, self.write_back_button, export])
+        report = PushButton(text="Audit report (HTML)...")
+        report.tooltip = (
+            "One self-contained HTML page: tissue and data map by flag, the class report, "
+            "given x suggested labels, the curation so far, parameters and versions."
+        )
+        self.extend([save, self.write_back_button, export, report])
         save.clicked.connect(self._ask_save)
         self.write_back_button.clicked.connect(
             lambda: self._written(self.write_back, "Curation written into")
         )
         export.clicked.connect(self._ask_export)
+        report.clicked.connect(self._ask_report)
 
     def _link(self) -> SpatialDataSource | None:
         """The SpatialData table the chosen cells are rows of (``None``: not from a store)."""
@@ -86,6 +95,16 @@ class ExportPanel(Container):
             raise AnnotatabilityInputError("No annotation to export.")
         return api.export_curation(curation.adata, curation.label_key, path, overwrite=overwrite)
 
+    def write_report(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the audit report (:func:`~napari_annotatability.api.write_report`).
+
+        The audit of the annotation being curated (its curation included).
+        """
+        curation = self._host.curation
+        if curation is None:
+            raise AnnotatabilityInputError("No audited annotation to report on.")
+        return api.write_report(curation.adata, path, curation.label_key, overwrite=overwrite)
+
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
             self.native,
@@ -116,6 +135,13 @@ class ExportPanel(Container):
         )
         if path:  # the dialog has asked before replacing a file
             self._written(lambda: self.export_table(path, overwrite=True), "Table written to")
+
+    def _ask_report(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save audit report", "audit.html", "HTML (*.html)"
+        )
+        if path:  # the dialog has asked before replacing a file
+            self._written(lambda: self.write_report(path, overwrite=True), "Report written to")
 
     def _written(self, write: Callable[[], Path], what: str) -> None:
         try:
