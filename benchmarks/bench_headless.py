@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--genes", type=int, default=500)
     parser.add_argument("--density", type=float, default=0.1)
     parser.add_argument("--at-step", type=int, default=10, help="read the ETA at this step")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per network (default 50)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "cells.h5ad"
@@ -60,6 +61,8 @@ def main() -> None:
             "-o",
             str(Path(folder) / "scored.h5ad"),
         ]
+        if args.epochs is not None:
+            command += ["--epochs", str(args.epochs)]
         start = time.perf_counter()
         child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         predicted, finished = None, float("nan")

@@ -138,7 +138,7 @@ def run(n: int, results: list, screenshot: str | None = None) -> None:
         [zoom_to(f) for f in (1.1, 1.2, 1.3, 1.2, 1.1)],
         draw,
     )
-    deep = np.sqrt(n / 20_000)  # about 20,000 cells in view
+    deep = np.sqrt(n / 6_000)  # about 9,500 cells in the (wider than high) view
     timed(results, n, "zoom in to real points (+ draw)", lambda: (zoom_to(deep)(), draw()))
     print(
         f"          drawn points: {len(flags._view_indices):,}; "

@@ -36,13 +36,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # works without installing the package
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import anndata as ad  # noqa: E402  (brought as a wheel on the GPU machine)
+from _common import synthetic  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 import napari_annotatability as nat  # noqa: E402
@@ -99,26 +100,6 @@ def reset_device_peak(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-
-
-def synthetic(n: int, g: int, density: float | None, seed: int = 0) -> ad.AnnData:
-    """Cells x features in 10 classes; CSR at ``density`` (built in blocks) or dense."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n)
-    centres = rng.normal(0, 1, (10, g)).astype(np.float32)
-    blocks = []
-    for start in range(0, n, 20_000):
-        stop = min(n, start + 20_000)
-        block = np.abs(centres[labels[start:stop]] + rng.normal(0, 2, (stop - start, g)))
-        block = block.astype(np.float32)
-        if density is not None:
-            block = sp.csr_matrix(block * (rng.random(block.shape) < density))
-        blocks.append(block)
-    X = sp.vstack(blocks, format="csr") if density is not None else np.vstack(blocks)
-    obs = {"label": np.array([f"c{c}" for c in labels])}
-    adata = ad.AnnData(X=X, obs=obs)
-    adata.obs["label"] = adata.obs["label"].astype("category")
-    return adata
 
 
 def audit(adata: ad.AnnData, label: str, device: str, seed: int, epochs: int | None):
@@ -278,9 +259,9 @@ def main() -> int:
         "|---|---|---:|---:|---:|---|",
     )
     n, g = sizes["dense"]
-    timed_audit(report, "dense", synthetic(n, g, None), device, args.epochs)
+    timed_audit(report, "dense", synthetic(n, g), device, args.epochs)
     n, g = sizes["sparse"]
-    sparse = synthetic(n, g, 0.1)
+    sparse = synthetic(n, g, density=0.1)
     timed_audit(report, "sparse 10%", sparse, device, args.epochs)
     if not args.skip_graph:
         timed_graph(report, sizes["graph"])

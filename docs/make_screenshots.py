@@ -138,6 +138,37 @@ def curation() -> None:
     viewer.close()
 
 
+def class_report_widget() -> None:
+    """The class report widget on the sample with slips, its largest confusion selected."""
+    from napari_annotatability._qt.class_report_widget import ClassReportWidget
+
+    viewer = sample_viewer(slips=True, height=1000)
+    trainer = TrainingWidget(viewer, threaded=False)
+    trainer.train()
+    widget = ClassReportWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Class report", area="right")
+    matrix = widget.matrix
+    counts = np.array(
+        [
+            [float(matrix.item(r, c).text() or 0) for c in range(matrix.columnCount())]
+            for r in range(matrix.rowCount())
+        ]
+    )
+    row, column = np.unravel_index(np.argmax(counts), counts.shape)
+    widget.select_entry(int(row), int(column))
+    for layer in viewer.layers:
+        layer.visible = (
+            layer.metadata.get("role") in (None, "flags") and layer.name != "DLPFC layer"
+        )
+    flags = next(layer for layer in viewer.layers if layer.metadata.get("role") == "flags")
+    viewer.layers.selection.active = flags
+    flags.mode = "select"  # napari outlines selected points in select mode
+    napari.qt.get_qapp().processEvents()
+    viewer.reset_view()
+    save(viewer, "class_report.png")
+    viewer.close()
+
+
 def light_theme() -> None:
     """The plugin in napari's light theme: flags, the data map and the curation widget."""
     from napari_annotatability._qt.curation_widget import CurationWidget
@@ -280,6 +311,7 @@ SCREENSHOTS = {
     "visium": visium_image,
     "spatialdata": spatialdata_stores,
     "report": audit_report,
+    "class_report": class_report_widget,
 }
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ more than ``max_points`` cells, :class:`LevelOfDetail` keeps an RGBA *overview* 
 of the layer's colours (one pixel per cell or a little more, later cells on top, the
 selection painted over), placed just below it. The camera decides what is drawn:
 
-* more than ``max_points`` cells in view: the overview image; the points are hidden
-  (``layer.shown`` all false), so a frame costs an image;
-* at most ``max_points`` in view: the real points of the view and a margin around it
-  (``layer.shown``), so hover, clicks and napari's box selection work as always; the
-  overview is hidden.
+* more than ``max_points / 2`` cells in view: the overview image; the points are
+  hidden (``layer.shown`` all false), so a frame costs an image;
+* at most ``max_points / 2`` in view: the real points of the view and the widest margin
+  around it that keeps them at most ``max_points`` (so that panning redraws them only
+  when the view leaves the margin), so hover, clicks and napari's box selection work as
+  always; the overview is hidden.
 
 Layers with at most ``max_points`` cells are never touched: one code path, nothing
 added for small sections. The points keep every cell, colour and feature; only what
@@ -35,7 +36,7 @@ from napari_annotatability.core.raster import in_rectangle, paint, pixel_of, spl
 logger = logging.getLogger(__name__)
 
 #: Most points drawn at once: about 0.2 s per frame under software OpenGL (Mesa, 2 cores).
-MAX_POINTS = 30_000
+MAX_POINTS = 20_000
 #: ``metadata["role"]`` of an overview image.
 OVERVIEW_ROLE = "overview"
 #: Colour painted over selected cells in the overview (napari's highlight blue).
@@ -167,7 +168,7 @@ class _LayerOverview:
     def update(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Draw points or the overview for the view ``lo``-``hi`` (layer data coordinates)."""
         limit = self.controller.max_points
-        if self.counter.count(lo, hi) > limit:
+        if self.counter.count(lo, hi) > limit // 2:  # half: room for a margin
             if self.mode != "overview":
                 self.mode, self.window = "overview", None
                 self.layer.shown = False
