@@ -138,3 +138,17 @@ def test_report_command(scored, tmp_path, capsys):
     datasets.synthetic_tissue(n_cells=50, n_genes=10, n_classes=2).write_h5ad(bare)
     assert cli_main(["report", str(bare), "-o", str(tmp_path / "x.html")]) != 0
     assert "No audit" in capsys.readouterr().err
+
+
+def test_a_dynamics_audit_without_coordinates_reports_without_estimates(tmp_path):
+    """flags="dynamics" has no mislabel score; no obsm["spatial"]: no tissue figure."""
+    adata = datasets.synthetic_tissue(n_cells=300, n_genes=30, n_classes=3, seed=2)
+    del adata.obsm["spatial"]
+    nat.annotate(adata, "label", **{**nat.REFERENCE_SETTINGS, "epochs": 5, "suggest_epochs": 5})
+    report = nat.class_report(adata, "label")
+    assert report["estimated_wrong"].isna().all()
+    # a suggestion equal to the cell's own label is no correction
+    assert all(name != report.loc[name, "top_suggestion"] for name in report.index)
+    text = nat.write_report(adata, tmp_path / "audit.html").read_text("utf-8")
+    assert text.count("data:image/png;base64,") == 1  # the data map only
+    assert "No curation of this annotation" in text

@@ -21,6 +21,9 @@ from napari_annotatability._napari.layers import cell_features
 from napari_annotatability.core import keys
 from napari_annotatability.core.scores import FLAG_COLORS
 
+#: ``metadata`` key naming the feature that colours set per point encode (the legend's).
+LEGEND_FEATURE = "legend"
+
 #: Result roles in the order their layers are stacked (last on top).
 ROLES = ("variability", "confidence", "dynamics flags", "mislabel score", "suggested", "flags")
 
@@ -298,4 +301,5 @@ def curated_layer(view: CellsView, curated_key: str, class_colors: dict[str, str
     coords, kwargs, kind = data
     features = kwargs["features"]
     features[curated_key] = features[curated_key].astype(object).fillna("nan").astype(str)
+    kwargs["metadata"][LEGEND_FEATURE] = curated_key
     return coords, kwargs, kind

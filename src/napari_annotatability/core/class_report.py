@@ -62,8 +62,8 @@ def class_report(
     Returns
     -------
     DataFrame indexed by class with :data:`REPORT_COLUMNS`: ``estimated_*`` are NaN
-    without mislabel scores; ``top_suggestion`` is the most common suggestion among the
-    class's flagged cells (empty when none has one).
+    without mislabel scores; ``top_suggestion`` is the most common suggested correction
+    (a label other than the class) among the class's flagged cells (empty when none).
     """
     given = np.asarray(_labels(labels), dtype=object)
     flags = np.asarray(pd.Series(flags).astype(object))
@@ -85,6 +85,7 @@ def class_report(
         report["estimated_wrong"] = sums.reindex(report.index).to_numpy() * scale
     report["estimated_error_rate"] = report["estimated_wrong"] / report["cells"]
     chosen = flagged & ~pd.isna(suggested)
+    chosen[chosen] = suggested[chosen].astype(str) != given[chosen].astype(str)  # corrections
     corrections = pd.DataFrame({"label": given[chosen], "suggested": suggested[chosen]})
     top, top_cells = [], []
     for label in report.index:
