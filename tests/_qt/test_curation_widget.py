@@ -16,7 +16,7 @@ from napari_annotatability._napari.layers import cells_layer
 from napari_annotatability._napari.selection import selected_positions
 from napari_annotatability._napari.viewer_sync import cells_layers, show_results
 from napari_annotatability._qt.curation_widget import CurationWidget
-from napari_annotatability._qt.review_widget import KEYS, ReviewWidget
+from napari_annotatability._qt.review_widget import KEYS, MARKER_ROLE, ReviewWidget
 from napari_annotatability.core.cell_filters import filter_cells
 from napari_annotatability.core.scores import HARD
 
@@ -244,6 +244,12 @@ def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), [first])
     assert review._progress.value.startswith(f"0 of {hard.size} reviewed")
     assert "neighbours:" in review._cell.value and adata.obs_names[first] in review._cell.value
+    # the cell under review is ringed, at least 28 pixels wide at any zoom
+    marker = review.marker
+    assert marker in viewer.layers and marker.metadata["role"] == MARKER_ROLE
+    np.testing.assert_allclose(marker.data[0], source.data[first])
+    assert str(marker.symbol[0]) == "ring" and marker.canvas_size_limits[0] == 28
+    assert viewer.layers.selection.active is not marker
 
     window = viewer.window._qt_window
     window.activateWindow()
@@ -253,6 +259,7 @@ def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     assert adata.obs["layer_reviewed"].iloc[first]
     second = queue.current
     assert second != first
+    np.testing.assert_allclose(review.marker.data[0], source.data[second])  # the ring follows
     qtbot.keyClick(window, Qt.Key.Key_A)  # accept the suggestion
     assert adata.obs["layer_curated"].iloc[second] == adata.obs["layer_suggested"].iloc[second]
     assert review._progress.value.startswith(f"2 of {hard.size} reviewed")
@@ -272,6 +279,7 @@ def test_review_queue_by_keyboard(dlpfc_scored, qtbot):
     assert "reviewed in all" in curation_widget.status.value
     review.stop()
     assert not review.shortcuts["next"].isEnabled()
+    assert marker not in viewer.layers and review.marker is None
     assert set(KEYS) == set(review.shortcuts)
 
 

@@ -38,12 +38,23 @@ KEYS = {
     "undo": "U",
     "redo": "Shift+U",
 }
+#: ``metadata["role"]`` of the ring that marks the cell under review.
+MARKER_ROLE = "review marker"
+#: The ring: its colour, its size in cells, and its least size on screen (pixels).
+MARKER_COLOR, MARKER_CELLS, MARKER_MIN_PIXELS = "#00e5ff", 2.5, 28
+
 #: Review queues: name -> (flag column maker, flags in the queue).
 _QUEUES = {
     "Hard-to-learn": (keys.flag_key, (HARD,)),
     "Hard-to-learn and Ambiguous": (keys.flag_key, (HARD, AMBIGUOUS)),
     "Hard-to-learn by training dynamics": (keys.dynamics_flag_key, (HARD,)),
 }
+
+
+def _world(layer: Points) -> np.ndarray:
+    """World coordinates (last two dimensions) of a layer's points (scale and translate)."""
+    scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
+    return np.asarray(layer.data)[:, -2:] * scale + translate
 
 
 def review_order(obs, label_key: str) -> np.ndarray:
@@ -69,6 +80,7 @@ class ReviewWidget(CellsWidget):
         self._neighbours: Neighbourhood | None = None
         self._source: Points | None = None
         self._model: AuditModel | None = None
+        self.marker: Points | None = None
 
         self._which = ComboBox(label="review", choices=list(_QUEUES), value="Hard-to-learn")
         self._sections = CheckBox(
@@ -199,7 +211,7 @@ class ReviewWidget(CellsWidget):
         """
         layers = sections_of(self._viewer, source) if self._sections.value else [source]
         positions = np.concatenate([layer_positions(layer) for layer in layers])
-        coords = np.concatenate([np.asarray(layer.data)[:, -2:] for layer in layers])
+        coords = np.concatenate([_world(layer) for layer in layers])
         order = np.argsort(positions, kind="stable")
         return positions[order], coords[order]
 
@@ -219,11 +231,12 @@ class ReviewWidget(CellsWidget):
             shortcut.setEnabled(False)
         self.queue = None
         self._source = None
+        self._unmark()
         self._start.enabled, self._stop.enabled = True, False
         self._cell.value = ""
 
     def show_current(self) -> None:
-        """Centre the camera on the current cell, select it and describe it."""
+        """Centre the camera on the current cell, ring it, select it and describe it."""
         queue, curation, source = self.queue, self.curation, self._source
         if queue is None or curation is None or source is None:
             return
@@ -235,7 +248,9 @@ class ReviewWidget(CellsWidget):
         camera = self._viewer.scene.camera
         camera.center = tuple(centre)
         size = float(np.median(source.size)) if np.size(source.size) else 1.0
+        size *= float(np.abs(np.asarray(source.scale)[-1]))
         camera.zoom = self._zoom_for(size)
+        self._mark(centre, size)
         select_cells(self._viewer, adata, np.array([position]))
         labels = curation.labels(self._shown)
         counts = self._neighbours.label_counts(row, labels)
@@ -255,6 +270,33 @@ class ReviewWidget(CellsWidget):
             f"neighbours: {neighbours}."
         )
         self._update_progress()
+
+    def _mark(self, centre: np.ndarray, size: float) -> None:
+        """Ring the cell under review, at least :data:`MARKER_MIN_PIXELS` wide at any zoom."""
+        marker = self.marker
+        if marker is None or marker not in self._viewer.layers:
+            active = self._viewer.layers.selection.active
+            marker = Points(
+                np.atleast_2d(centre),
+                name="cell under review",
+                symbol="ring",
+                face_color=MARKER_COLOR,
+                border_width=0,
+                size=MARKER_CELLS * size,
+                canvas_size_limits=(MARKER_MIN_PIXELS, 10_000),
+                metadata={"role": MARKER_ROLE},
+            )
+            self._viewer.layers.append(marker)
+            self._viewer.layers.selection.active = active  # the cells stay the active layer
+            self.marker = marker
+        else:
+            marker.data = np.atleast_2d(centre)
+            marker.size = MARKER_CELLS * size
+
+    def _unmark(self) -> None:
+        if self.marker is not None and self.marker in self._viewer.layers:
+            self._viewer.layers.remove(self.marker)
+        self.marker = None
 
     def _zoom_for(self, size: float) -> float:
         """A zoom showing about 15 cells across the canvas."""
