@@ -51,3 +51,9 @@ def test_the_legend_of_flags_confidence_and_curated_labels(trained_viewer):
     widget.show_legend()
     assert widget.table.rowCount() == 0 and "Select a layer" in widget._title.value
     assert np.all([isinstance(r[2], int) for r in rows])
+    # an image as the active layer has no legend, and leaving it for a Points layer works
+    image = viewer.add_image(np.zeros((4, 4)))
+    viewer.layers.selection.active = image
+    assert widget.table.rowCount() == 0 and "no colour legend" in widget._title.value
+    viewer.layers.selection.active = flags
+    assert widget.table.rowCount() == len(legend_entries(flags)[1]) > 0

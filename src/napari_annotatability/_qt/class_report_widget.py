@@ -12,7 +12,7 @@ from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
 from napari_annotatability._napari.selection import select_cells
 from napari_annotatability._qt.cells_widget import CellsWidget
-from napari_annotatability.api import class_report, suggestion_matrix
+from napari_annotatability.api import audit_summary, class_report, suggestion_matrix
 from napari_annotatability.core import keys
 from napari_annotatability.core.class_report import cells_given_suggested
 
@@ -87,9 +87,7 @@ class ClassReportWidget(CellsWidget):
         self.show_report()
 
     def _follow(self) -> None:
-        if self._model is not None:
-            self._model.events.results_changed.disconnect(self._on_audit)
-            self._model = None
+        self._unfollow()
         source = self._cells.value
         model = None if source is None else audit_of(source, self._viewer)
         if model is not None:
@@ -99,11 +97,14 @@ class ClassReportWidget(CellsWidget):
     def _on_audit(self, _label_key: str) -> None:
         self.show_report()
 
-    def release(self) -> None:
-        """Stop listening (widget closing)."""
+    def _unfollow(self) -> None:
         if self._model is not None:
             self._model.events.results_changed.disconnect(self._on_audit)
             self._model = None
+
+    def release(self) -> None:
+        """Stop listening (widget closing)."""
+        self._unfollow()
         super().release()
 
     # --- what it shows -------------------------------------------------------------
@@ -124,8 +125,6 @@ class ClassReportWidget(CellsWidget):
         if keys.audit_info(adata, key) is None:
             key = source.metadata["label_key"]
         self._key = key
-        from napari_annotatability.api import audit_summary
-
         self._summary.value = audit_summary(adata, key)
         report = class_report(adata, key)
         _fill(

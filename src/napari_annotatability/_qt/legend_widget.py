@@ -76,9 +76,7 @@ class LegendWidget(Container):
         self._follow()
 
     def _follow(self, *_) -> None:
-        if self._layer is not None:
-            self._layer.events.face_color.disconnect(self.show_legend)
-            self._layer.events.features.disconnect(self.show_legend)
+        self._unfollow()
         self._layer = self._viewer.layers.selection.active
         if isinstance(self._layer, Points):
             self._layer.events.face_color.connect(self.show_legend)
@@ -109,7 +107,10 @@ class LegendWidget(Container):
         """Stop listening (widget closing)."""
         with contextlib.suppress(RuntimeError, TypeError):  # the viewer may be gone
             self._viewer.layers.selection.events.active.disconnect(self._follow)
-        if self._layer is not None:
+        self._unfollow()
+
+    def _unfollow(self) -> None:
+        if isinstance(self._layer, Points):
             self._layer.events.face_color.disconnect(self.show_legend)
             self._layer.events.features.disconnect(self.show_legend)
-            self._layer = None
+        self._layer = None

@@ -150,15 +150,22 @@ class _LayerOverview:
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.render_if_shown)
-        events = layer.events
-        events.face_color.connect(self._changed)
-        events.data.connect(self._data_changed)
-        events.visible.connect(self._visibility)
-        events.opacity.connect(self._opacity)
-        events.name.connect(self._name)
-        events.mode.connect(self._keep_box_selection_last)
-        layer.selected_data.events.items_changed.connect(self._changed)
+        for emitter, slot in self._connections():
+            emitter.connect(slot)
         layer.mouse_drag_callbacks.append(self._select_in_box)
+
+    def _connections(self) -> list[tuple[object, object]]:
+        """The layer's events this overview follows, with what each calls."""
+        events = self.layer.events
+        return [
+            (events.face_color, self._changed),
+            (events.data, self._data_changed),
+            (events.visible, self._visibility),
+            (events.opacity, self._opacity),
+            (events.name, self._name),
+            (events.mode, self._keep_box_selection_last),
+            (self.layer.selected_data.events.items_changed, self._changed),
+        ]
 
     # what is drawn ----------------------------------------------------------------
     def _positions(self) -> None:
@@ -276,17 +283,9 @@ class _LayerOverview:
             layer.selected_data = set(rows.tolist())
 
     def close(self) -> None:
-        events = self.layer.events
-        for emitter, slot in (
-            (events.face_color, self._changed),
-            (events.data, self._data_changed),
-            (events.visible, self._visibility),
-            (events.opacity, self._opacity),
-            (events.name, self._name),
-            (events.mode, self._keep_box_selection_last),
-        ):
+        """Stop following the layer."""
+        for emitter, slot in self._connections():
             emitter.disconnect(slot)
-        self.layer.selected_data.events.items_changed.disconnect(self._changed)
         if self._select_in_box in self.layer.mouse_drag_callbacks:
             self.layer.mouse_drag_callbacks.remove(self._select_in_box)
         self._timer.stop()

@@ -32,10 +32,6 @@ from napari_annotatability.core.scores import FLAG_CATEGORIES, FLAG_COLORS, HARD
 MAX_DRAWN = 200_000
 
 
-def _column(adata: AnnData, key: str) -> pd.Series | None:
-    return adata.obs.get(key)
-
-
 def class_report(adata: AnnData, label_key: str | None = None) -> pd.DataFrame:
     """Per annotated class: cells, flagged, estimated wrong labels, top suggested correction.
 
@@ -52,9 +48,9 @@ def class_report(adata: AnnData, label_key: str | None = None) -> pd.DataFrame:
     """
     key = audited_key(adata, label_key)
     info = adata.uns[keys.audit_key(key)]
-    scores = _column(adata, keys.mislabel_key(key))
+    scores = adata.obs.get(keys.mislabel_key(key))
     n_wrong = info.get("evidence", {}).get("n_errors")
-    suggested = _column(adata, keys.suggestion_key(key))
+    suggested = adata.obs.get(keys.suggestion_key(key))
     return _class_report(
         adata.obs[key],
         adata.obs[keys.flag_key(key)],
@@ -67,7 +63,7 @@ def class_report(adata: AnnData, label_key: str | None = None) -> pd.DataFrame:
 def suggestion_matrix(adata: AnnData, label_key: str | None = None) -> pd.DataFrame:
     """Cells by given label (rows) and suggested label (columns) of the audit of ``label_key``."""
     key = audited_key(adata, label_key)
-    suggested = _column(adata, keys.suggestion_key(key))
+    suggested = adata.obs.get(keys.suggestion_key(key))
     if suggested is None:
         return pd.DataFrame()
     return _suggestion_matrix(adata.obs[key], suggested)
@@ -110,7 +106,7 @@ def _flag_scatter(x, y, flags, title: str, xlabel: str, ylabel: str, *, equal: b
 
 def _curation_summary(adata: AnnData, key: str) -> pd.DataFrame | None:
     log = adata.uns.get(EDITS_KEY)
-    curated = _column(adata, curated_key(key))
+    curated = adata.obs.get(curated_key(key))
     if not isinstance(log, pd.DataFrame) and curated is None:
         return None
     rows = {}
