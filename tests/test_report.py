@@ -138,6 +138,13 @@ def test_report_command(scored, tmp_path, capsys):
     datasets.synthetic_tissue(n_cells=50, n_genes=10, n_classes=2).write_h5ad(bare)
     assert cli_main(["report", str(bare), "-o", str(tmp_path / "x.html")]) != 0
     assert "No audit" in capsys.readouterr().err
+    # an output that is not HTML is refused before any work, and nothing is written
+    assert cli_main(["report", str(source), "-o", str(tmp_path / "audit.h5ad")]) == 2
+    assert ".html" in capsys.readouterr().err and not (tmp_path / "audit.h5ad").exists()
+    # an existing report is kept unless --overwrite
+    before = out.read_bytes()
+    assert cli_main(["report", str(source), "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
 
 
 def test_a_dynamics_audit_without_coordinates_reports_without_estimates(tmp_path):
