@@ -85,6 +85,11 @@ def test_lasso_selects_the_cells_inside(dlpfc_scored):
     np.testing.assert_array_equal(selected_positions(role(viewer, "flags")), expected)
     # a second start reuses the lasso layer
     assert widget.selection.start_lasso() is lasso
+    # the lasso is drawn in world coordinates: a scaled and moved section selects the
+    # same cells with the same triangle over them
+    source.scale, source.translate = (2.0, 2.0), (100.0, -50.0)
+    lasso.add_polygons([triangle * 2.0 + np.array([100.0, -50.0])])
+    np.testing.assert_array_equal(widget.selection.selected(), expected)
 
 
 def test_relabel_accept_keep_undo_redo(dlpfc_scored, notifications):

@@ -52,7 +52,7 @@ def raster_grid(
     span = float(np.max(extent))
     if span <= 0:
         return lo, 1.0, (1, 1)
-    spacing = np.sqrt(max(float(np.prod(np.maximum(extent, span / pixels))), 0.0) / len(positions))
+    spacing = np.sqrt(float(np.prod(np.maximum(extent, span / pixels))) / len(positions))
     pixel = float(np.clip(spacing, span / (pixels - 1), 8 * span / (pixels - 1)))
     shape = np.rint(extent / pixel).astype(int) + 1  # the farthest cell's pixel, included
     return lo, pixel, (int(shape[0]), int(shape[1]))

@@ -9,6 +9,7 @@ from napari.layers import Shapes
 from napari.utils.notifications import show_info
 
 from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
+from napari_annotatability._napari.layers import world_coordinates
 from napari_annotatability._napari.selection import (
     current_selection,
     layer_positions,
@@ -154,17 +155,23 @@ class SelectionPanel(Container):
             return
         lasso = event.source
         if len(lasso.data):
-            self.select_in_polygon(np.asarray(lasso.data[-1])[:, -2:])
+            drawn = np.asarray(lasso.data[-1])[:, -2:]
+            scale, translate = np.asarray(lasso.scale)[-2:], np.asarray(lasso.translate)[-2:]
+            self.select_in_polygon(drawn * scale + translate)
 
     def select_in_polygon(self, vertices: np.ndarray) -> np.ndarray:
-        """Select the cells of the chosen layer inside a polygon (napari row, col vertices)."""
+        """Select the cells of the chosen layer inside a polygon (world row, col vertices).
+
+        World coordinates: the cells layer's scale and translate are applied to its
+        points before they are compared with the polygon.
+        """
         from matplotlib.path import Path as PolygonPath
 
         source = self._host.source
         if source is None:
             return np.zeros(0, dtype=np.int64)
         inside = PolygonPath(np.asarray(vertices, dtype=float)).contains_points(
-            np.asarray(source.data)[:, -2:]
+            world_coordinates(source)
         )
         chosen = layer_positions(source)[inside]
         select_cells(self._host.viewer, source.metadata["adata"], chosen)
