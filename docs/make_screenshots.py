@@ -169,6 +169,35 @@ def class_report_widget() -> None:
     viewer.close()
 
 
+def evidence_widget() -> None:
+    """The cell evidence widget on the first cell of the review queue (sample with slips)."""
+    from napari_annotatability._qt.evidence_widget import EvidenceWidget
+    from napari_annotatability._qt.review_widget import ReviewWidget
+
+    viewer = sample_viewer(slips=True, height=1000)
+    trainer = TrainingWidget(viewer, threaded=False)
+    trainer.train()
+    evidence = EvidenceWidget(viewer)
+    viewer.window.add_dock_widget(evidence, name="Cell evidence", area="right")
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review, name="Review flagged cells", area="left")
+    review.start()  # selects the first cell: the evidence widget follows it
+    for layer in viewer.layers:
+        layer.visible = layer.metadata.get("role") in ("flags", "review marker")
+    napari.qt.get_qapp().processEvents()
+    shown = evidence.evidence
+    logger.warning(
+        "evidence of %s (%s, %s -> %s) in %.0f ms",
+        shown.cell,
+        shown.label,
+        shown.flag,
+        shown.suggestion,
+        1000 * evidence.seconds,
+    )
+    save(viewer, "evidence.png")
+    viewer.close()
+
+
 def light_theme() -> None:
     """The plugin in napari's light theme: flags, the data map and the curation widget."""
     from napari_annotatability._qt.curation_widget import CurationWidget
@@ -312,6 +341,7 @@ SCREENSHOTS = {
     "spatialdata": spatialdata_stores,
     "report": audit_report,
     "class_report": class_report_widget,
+    "evidence": evidence_widget,
 }
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def assert_same(before, after, where: str) -> None:
         assert after == before or (before != before and after != after), where
 
 
-def assert_anndata_unchanged(before, after, *, added_obs=(), added_uns=()) -> None:
+def assert_anndata_unchanged(before, after, *, added_obs=(), added_uns=(), added_obsm=()) -> None:
     """Every slot of ``before`` comes back in ``after``; only the named keys were added."""
     assert after.shape == before.shape
     pd.testing.assert_index_equal(after.obs_names, before.obs_names)
@@ -73,8 +73,10 @@ def assert_anndata_unchanged(before, after, *, added_obs=(), added_uns=()) -> No
         after.obs[list(before.obs.columns)], before.obs, check_exact=True, obj="obs"
     )
     pd.testing.assert_frame_equal(after.var, before.var, check_exact=True, obj="var")
+    assert set(added_obsm) <= set(after.obsm)
     for slot in ("layers", "obsm", "varm", "obsp", "varp"):
-        assert_same(dict(getattr(before, slot)), dict(getattr(after, slot)), slot)
+        kept = {k: v for k, v in getattr(after, slot).items() if k not in added_obsm}
+        assert_same(dict(getattr(before, slot)), kept, slot)
     assert set(after.uns) == set(before.uns) | set(added_uns)
     assert_same(dict(before.uns), {k: v for k, v in after.uns.items() if k in before.uns}, "uns")
     if before.raw is None:
@@ -197,6 +199,7 @@ def test_round_trip_keeps_every_slot_and_the_curation(
                 f"{label}_reviewed",
             },
             added_uns={f"{label}_annotatability", EDITS_KEY},
+            added_obsm={f"{label}_class_probabilities"},
         )
         pd.testing.assert_series_equal(back.obs[f"{label}_curated"], curated)
         np.testing.assert_array_equal(back.obs[f"{label}_reviewed"], work.obs[f"{label}_reviewed"])

@@ -50,13 +50,23 @@ def notifications():
     return Recorded()
 
 
-@pytest.fixture
-def trained_viewer(synthetic_viewer):
-    """The synthetic viewer after a real (short) audit, with its result layers shown."""
+@pytest.fixture(scope="session")
+def audited_synthetic():
+    """The synthetic tissue after a real (short) audit, curves kept; trained once a session."""
     from napari_annotatability import api
+
+    adata = datasets.synthetic_tissue(n_cells=600, n_genes=60, n_classes=4, seed=3)
+    api.annotate(adata, "label", epochs=30, suggest_epochs=10, store_record=True)
+    return adata
+
+
+@pytest.fixture
+def trained_viewer(make_napari_viewer, audited_synthetic):
+    """A viewer on a copy of the audited synthetic tissue, with its result layers shown."""
     from napari_annotatability._napari.viewer_sync import show_results
 
-    source = synthetic_viewer.layers["cells"]
-    api.annotate(source.metadata["adata"], "label", epochs=30, suggest_epochs=10)
-    show_results(synthetic_viewer, source)
-    return synthetic_viewer
+    viewer = make_napari_viewer()
+    data, kwargs, _ = cells_layer(audited_synthetic.copy(), "label", name="cells")
+    viewer.add_points(data, **kwargs)
+    show_results(viewer, viewer.layers["cells"])
+    return viewer

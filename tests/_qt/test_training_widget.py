@@ -9,6 +9,7 @@ from napari.layers import Points
 
 from napari_annotatability._napari.viewer_sync import RUNNING, result_layer
 from napari_annotatability._qt.training_widget import TrainingWidget, input_choices, parse_input
+from napari_annotatability.core import keys
 from napari_annotatability.core.scores import FLAG_CATEGORIES, HARD
 
 pytestmark = pytest.mark.gui
@@ -122,11 +123,16 @@ def test_train_shows_results_layers_and_rerun_replaces_them(synthetic_viewer):
     low, high = conf.face_color[order[0], :3].sum(), conf.face_color[order[-1], :3].sum()
     assert low > high
 
+    # the training curves are kept for the evidence widget (cells x epochs)
+    assert adata.obsm[keys.record_key("label")].shape == (adata.n_obs, 20)
+
     n_layers = len(viewer.layers)
     shown["confidence"].visible = True
     widget._seed.value = 1
+    widget._keep_curves.value = False
     widget.train()
     assert len(viewer.layers) == n_layers, "a re-run replaces the results layers"
+    assert keys.record_key("label") not in adata.obsm, "no stale curves of the first run"
     again = roles(viewer)
     assert again["confidence"] is shown["confidence"] and again["confidence"].visible
     np.testing.assert_allclose(again["flags"].features["label_conf"], adata.obs["label_conf"])
@@ -240,6 +246,9 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer):
         "Trainability graph": "GraphWidget",
         "Curate annotation": "CurationWidget",
         "Review flagged cells": "ReviewWidget",
+        "Cell evidence": "EvidenceWidget",
+        "Class report": "ClassReportWidget",
+        "Colour legend": "LegendWidget",
     }
     for name, cls in expected.items():
         _dock, widget = viewer.window.add_plugin_dock_widget("napari-annotatability", name)

@@ -6,6 +6,7 @@ from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.scores import (
     AMBIGUOUS,
     EASY,
+    FLAG_COLORS,
     HARD,
     Cutoffs,
     assign_flags,
@@ -99,3 +100,44 @@ def test_hard_takes_precedence_and_thresholds_are_parameters():
     assert list(assign_flags([0.98], [0.1], cut)) == [HARD]
     assert list(assign_flags([0.8], [0.1], None, easy_conf=0.7, easy_var=0.2)) == [EASY]
     assert list(assign_flags([0.01], [0.0], None)) == [AMBIGUOUS]
+
+
+#: Machado, Oliveira and Fernandes (2009) simulation matrices at full severity (linear RGB).
+_DICHROMACY = {
+    "protan": [
+        [0.152286, 1.052583, -0.204868],
+        [0.114503, 0.786281, 0.099216],
+        [-0.003882, -0.048116, 1.051998],
+    ],
+    "deutan": [
+        [0.367322, 0.860646, -0.227968],
+        [0.280085, 0.672501, 0.047413],
+        [-0.011820, 0.042940, 0.968881],
+    ],
+    "tritan": [
+        [1.255528, -0.076749, -0.178779],
+        [-0.078411, 0.930809, 0.147602],
+        [0.004733, 0.691367, 0.303900],
+    ],
+    "normal": np.eye(3).tolist(),
+}
+
+
+def _lab(hex_colour: str, matrix) -> np.ndarray:
+    """CIELAB (D65) of a colour as seen with the given dichromacy."""
+    srgb = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    rgb = np.clip(np.asarray(matrix) @ rgb, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    t = xyz @ rgb / np.array([0.9505, 1.0, 1.089])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("vision", list(_DICHROMACY))
+def test_flag_colours_stay_apart_for_colour_blind_eyes_and_ambiguous_is_muted(vision):
+    lab = {flag: _lab(colour, _DICHROMACY[vision]) for flag, colour in FLAG_COLORS.items()}
+    for a, b in ((EASY, AMBIGUOUS), (EASY, HARD), (AMBIGUOUS, HARD)):
+        assert np.linalg.norm(lab[a] - lab[b]) > 30, (vision, a, b)
+    chroma = {flag: np.hypot(*values[1:]) for flag, values in lab.items()}
+    assert chroma[AMBIGUOUS] < 0.25 * min(chroma[EASY], chroma[HARD])

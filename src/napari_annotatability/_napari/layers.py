@@ -9,6 +9,7 @@ mirrored: a cell at pixel (x, y) of the full-resolution image sits at napari
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from scipy.spatial import cKDTree
 from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.errors import AnnotatabilityInputError
 
+if TYPE_CHECKING:
+    from napari.layers import Points
+
 logger = logging.getLogger(__name__)
 
 #: Colour of the cells when there is no annotation to colour them by.
@@ -25,6 +29,12 @@ PLAIN_COLOR = "#1f77b4"
 
 #: Colour of cells whose label is missing.
 MISSING_COLOR = "#bebebe"
+
+
+def world_coordinates(layer: Points) -> np.ndarray:
+    """World coordinates (last two dimensions) of a layer's points (scale and translate)."""
+    scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
+    return np.asarray(layer.data)[:, -2:] * scale + translate
 
 
 def point_size(coords: np.ndarray) -> float:

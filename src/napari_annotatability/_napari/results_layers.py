@@ -124,7 +124,7 @@ def variability_layer(view: CellsView) -> tuple:
 
 
 def flags_layer(view: CellsView) -> tuple:
-    """Scored cells coloured by flag: easy blue, ambiguous amber, hard-to-learn red."""
+    """Scored cells coloured by flag: Easy sky blue, Ambiguous muted grey, Hard orange."""
     colour = {"face_color": keys.flag_key(view.label_key), "face_color_cycle": dict(FLAG_COLORS)}
     return _points(view, "flags", _scored(view), colour)
 

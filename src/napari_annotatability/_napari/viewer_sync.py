@@ -170,16 +170,21 @@ def show_results(viewer: Viewer, source: Points) -> dict[str, Points]:
 
 
 def write_results(
-    viewer: Viewer, adata: AnnData, result: AnnotatabilityResult, *, curating: str | None = None
+    viewer: Viewer,
+    adata: AnnData,
+    result: AnnotatabilityResult,
+    *,
+    curating: str | None = None,
+    store_record: bool = False,
 ) -> None:
     """Write an audit into ``adata`` and show it on every cells layer of ``adata``.
 
     The layers show the audited annotation from then on; ``curating`` names the
     annotation being curated when the audit is of its curated column (a retrain), so the
     curation stays with the original annotation. Then the audit models of those layers
-    emit ``results_changed``.
+    emit ``results_changed``. ``store_record`` keeps the cells x epochs record in ``obsm``.
     """
-    result.write(adata)
+    result.write(adata, store_record=store_record)
     models = {}
     for layer in cells_layers(viewer):
         if layer.metadata["adata"] is not adata:

@@ -15,6 +15,7 @@ from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.api import audit_summary, class_report, suggestion_matrix
 from napari_annotatability.core import keys
 from napari_annotatability.core.class_report import cells_given_suggested
+from napari_annotatability.core.scores import FLAG_COLORS, HARD
 
 #: Columns of the class table (report column, header).
 SHOWN = (
@@ -43,7 +44,9 @@ def _fill(table: QTableWidget, frame: pd.DataFrame, *, shade: bool = False) -> N
             item = QTableWidgetItem(text)
             if shade and top > 0:
                 alpha = int(200 * float(value) / top)
-                item.setBackground(QColor(228, 87, 46, alpha))
+                shade = QColor(FLAG_COLORS[HARD])
+                shade.setAlpha(alpha)
+                item.setBackground(shade)
             table.setItem(row, column, item)
     table.resizeColumnsToContents()
 

@@ -18,6 +18,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence, QShortcut
 
 from napari_annotatability._napari.audit_model import AuditModel, audit_of
+from napari_annotatability._napari.layers import world_coordinates
 from napari_annotatability._napari.selection import layer_positions, select_cells
 from napari_annotatability._napari.viewer_sync import announce_edit, sections_of
 from napari_annotatability._qt.cells_widget import CellsWidget
@@ -49,12 +50,6 @@ _QUEUES = {
     "Hard-to-learn and Ambiguous": (keys.flag_key, (HARD, AMBIGUOUS)),
     "Hard-to-learn by training dynamics": (keys.dynamics_flag_key, (HARD,)),
 }
-
-
-def _world(layer: Points) -> np.ndarray:
-    """World coordinates (last two dimensions) of a layer's points (scale and translate)."""
-    scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
-    return np.asarray(layer.data)[:, -2:] * scale + translate
 
 
 def review_order(obs, label_key: str) -> np.ndarray:
@@ -211,7 +206,7 @@ class ReviewWidget(CellsWidget):
         """
         layers = sections_of(self._viewer, source) if self._sections.value else [source]
         positions = np.concatenate([layer_positions(layer) for layer in layers])
-        coords = np.concatenate([_world(layer) for layer in layers])
+        coords = np.concatenate([world_coordinates(layer) for layer in layers])
         order = np.argsort(positions, kind="stable")
         return positions[order], coords[order]
 

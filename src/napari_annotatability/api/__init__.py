@@ -31,7 +31,12 @@ from napari_annotatability.api.edits import (
 )
 from napari_annotatability.api.genes import compute_gene_scores, gene_scores
 from napari_annotatability.api.graph import compute_trainability_graph, trainability_graph
-from napari_annotatability.api.report import class_report, suggestion_matrix, write_report
+from napari_annotatability.api.report import (
+    cell_evidence,
+    class_report,
+    suggestion_matrix,
+    write_report,
+)
 from napari_annotatability.api.spatialdata import spatialdata_cells, write_spatialdata
 from napari_annotatability.api.stored_audits import (
     audit_summary,
@@ -60,6 +65,7 @@ __all__ = [
     "apply_edits",
     "audit_summary",
     "audited_key",
+    "cell_evidence",
     "class_report",
     "compare_annotations",
     "compute_gene_scores",

@@ -1,4 +1,7 @@
-"""The audit of an annotation, summarised: by class, as a matrix, and as one HTML file.
+"""The audit of an annotation, summarised: by cell, by class, as a matrix, and as one HTML file.
+
+:func:`cell_evidence` says why one cell is flagged (what the napari *Cell evidence*
+widget shows).
 
 :func:`class_report` and :func:`suggestion_matrix` read an audit stored in an AnnData
 (:func:`~napari_annotatability.annotate`); :func:`write_report` puts them, the tissue
@@ -18,18 +21,54 @@ from anndata import AnnData
 from napari_annotatability.api.stored_audits import audit_summary, audited_key
 from napari_annotatability.core import keys
 from napari_annotatability.core.anndata_io import write_text_atomic
+from napari_annotatability.core.cell_evidence import CellEvidence, CellEvidenceIndex
 from napari_annotatability.core.class_report import (
     class_report as _class_report,
 )
 from napari_annotatability.core.class_report import (
     suggestion_matrix as _suggestion_matrix,
 )
+from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.curation import EDITS_KEY, curated_key
+from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.html_report import HtmlReport, figure_png
 from napari_annotatability.core.scores import FLAG_CATEGORIES, FLAG_COLORS, HARD
 
 #: Most points drawn in the report's scatter plots (a random subset above it).
 MAX_DRAWN = 200_000
+
+
+def cell_evidence(adata: AnnData, cell: str | int, label_key: str | None = None) -> CellEvidence:
+    """Why one cell is flagged: its curve, the models' classes, the cut-off, its genes.
+
+    What the napari *Cell evidence* widget shows, for scripts and notebooks (see
+    :class:`~napari_annotatability.core.cell_evidence.CellEvidence`). The tissue
+    neighbours come from ``obsm["spatial"]`` when present. For many cells, make one
+    :class:`~napari_annotatability.core.cell_evidence.CellEvidenceIndex` and call its
+    ``of`` (class statistics are then computed once).
+
+    Parameters
+    ----------
+    adata
+        Data with an audit (:func:`~napari_annotatability.annotate`; with
+        ``store_record=True`` for the training curve).
+    cell
+        Cell id (``obs_names``) or obs position.
+    label_key
+        The audited annotation (default: the only one audited).
+    """
+    key = audited_key(adata, label_key)
+    if isinstance(cell, str):
+        if cell not in adata.obs_names:
+            raise AnnotatabilityInputError(f"No cell {cell!r} in adata.obs_names.")
+        position = int(adata.obs_names.get_loc(cell))
+    else:
+        position = int(cell)
+    try:
+        coords, _ = tissue_coordinates(adata)
+    except AnnotatabilityInputError:
+        coords = None
+    return CellEvidenceIndex(adata, key, coords).of(position)
 
 
 def class_report(adata: AnnData, label_key: str | None = None) -> pd.DataFrame:

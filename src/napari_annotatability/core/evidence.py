@@ -140,6 +140,9 @@ class LabelEvidence:
         two classes (mixtures, intermediate states), 0 when it is all on one.
     posterior
         ``n x C`` true-class probabilities given the evidence and the given label.
+    prior
+        ``n x C`` class probabilities before the label is seen: the out-of-fold models
+        mixed with the tissue neighbours' labels (``float32``).
     noise
         ``C x C`` estimated noise matrix: ``noise[t, c]`` = P(given ``c`` | true ``t``).
     penalty, spatial_weight
@@ -156,6 +159,7 @@ class LabelEvidence:
     suggested: np.ndarray
     ambiguity: np.ndarray
     posterior: np.ndarray
+    prior: np.ndarray
     noise: np.ndarray
     penalty: float
     spatial_weight: float
@@ -338,6 +342,7 @@ def label_evidence(
         suggested=others.argmax(dim=1).cpu().numpy(),
         ambiguity=ambiguity.double().cpu().numpy(),
         posterior=posterior.cpu().numpy(),
+        prior=prior.float().cpu().numpy(),
         noise=T.cpu().numpy(),
         penalty=float(lam),
         spatial_weight=float(w),

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from napari_annotatability.core.scores import FLAG_COLORS, HARD
+
+#: Shading of large matrix entries: the Hard-to-learn colour as "r, g, b".
+SHADE = ", ".join(str(int(FLAG_COLORS[HARD][i : i + 2], 16)) for i in (1, 3, 5))
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 1100px; padding: 0 1.5em; color: #222; line-height: 1.45; }
@@ -59,7 +63,7 @@ def table_html(frame: pd.DataFrame, *, shade: bool = False, digits: int = 3) -> 
             style = ""
             if shade and top > 0 and isinstance(value, (int, float)) and not pd.isna(value):
                 alpha = 0.75 * float(value) / top
-                style = f' style="background: rgba(228, 87, 46, {alpha:.2f})"'
+                style = f' style="background: rgba({SHADE}, {alpha:.2f})"'
             css = ' class="text"' if isinstance(value, str) else ""
             cells.append(f"<td{css}{style}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

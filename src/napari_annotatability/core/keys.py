@@ -13,7 +13,11 @@ curating, ``cell_type_curated``) sit side by side and never mix:
 - ``obs[f"{label_key}_ambiguity"]``: how evenly the evidence splits between classes.
 - ``obs[f"{label_key}_dynamics_flag"]``: the method's own flags from conf and var.
 - ``obs[f"{label_key}_suggested"]``: suggested label of Hard-to-learn cells (NaN elsewhere).
-- ``obsm[f"{label_key}_annotatability_probabilities"]``: cells x epochs record, when asked.
+- ``obsm[f"{label_key}_annotatability_probabilities"]``: cells x epochs record, when asked
+  (``store_record``; the training widget keeps it for the evidence view).
+- ``obsm[f"{label_key}_class_probabilities"]``: cells x classes probabilities of the
+  out-of-fold models before they see the label (label evidence; columns in the order of
+  ``uns[...]["classes"]``).
 - ``uns[f"{label_key}_annotatability"]``: parameters, seed, device, cut-offs, counts,
   versions.
 
@@ -59,6 +63,11 @@ def audit_key(label_key: str) -> str:
 def record_key(label_key: str) -> str:
     """``obsm`` entry of the cells x epochs probability record of ``label_key``."""
     return f"{label_key}{_AUDIT_SUFFIX}_probabilities"
+
+
+def class_probabilities_key(label_key: str) -> str:
+    """``obsm`` entry of the out-of-fold class probabilities (label evidence) of ``label_key``."""
+    return f"{label_key}_class_probabilities"
 
 
 def audited_keys(adata: AnnData) -> list[str]:

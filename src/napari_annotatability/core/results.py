@@ -80,6 +80,11 @@ class AnnotatabilityResult:
         for key in (keys.mislabel_key(self.label_key), keys.ambiguity_key(self.label_key)):
             if key in obs.columns and self.evidence is None:
                 del obs[key]  # a dynamics-only audit replaces an earlier evidence run
+        probabilities = keys.class_probabilities_key(self.label_key)
+        if self.evidence is not None:
+            adata.obsm[probabilities] = expand_values(self.evidence.prior, mask, np.nan)
+        elif probabilities in adata.obsm:
+            del adata.obsm[probabilities]
         if self.evidence is not None:
             obs[keys.mislabel_key(self.label_key)] = expand_values(
                 self.evidence.mislabel_score, mask, np.nan

@@ -14,9 +14,11 @@ AMBIGUOUS = "Ambiguous"
 HARD = "Hard-to-learn"
 #: Flag categories, in the order the GUI and tables show them.
 FLAG_CATEGORIES = (EASY, AMBIGUOUS, HARD)
-#: Flag colours (layers, data map, report): blue for learned, amber for ambiguous, red for
-#: likely wrong.
-FLAG_COLORS = {EASY: "#4c9be8", AMBIGUOUS: "#f2c14e", HARD: "#e4572e"}
+#: Flag colours (layers, data map, report), safe for colour-blind eyes: Okabe and Ito's
+#: sky blue for learned, a muted grey for ambiguous, a strong orange for likely wrong (the
+#: cells a curator acts on stand out). Under simulated protan, deutan and tritan vision
+#: every pair stays at least 35 CIELAB units apart (tests/core/test_scores.py).
+FLAG_COLORS = {EASY: "#56b4e9", AMBIGUOUS: "#8a8a8a", HARD: "#e66100"}
 
 
 def confidence_and_variability(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -100,7 +100,9 @@ class RetrainPanel(Container):
         source, curation = host.source, host.curation
         if source is None or curation is None:
             return
-        write_results(host.viewer, curation.adata, result, curating=curation.label_key)
+        write_results(
+            host.viewer, curation.adata, result, curating=curation.label_key, store_record=True
+        )
         table = flag_changes(
             curation.adata, keys.flag_key(curation.label_key), keys.flag_key(curation.curated)
         )
