@@ -46,9 +46,11 @@ def test_evidence_follows_the_selected_cell_and_shows_the_audit(trained_viewer, 
     cut = adata.uns[keys.audit_key("label")]["evidence"]["hard_cutoff"]
     assert f"{cut:.3f}" in widget._reason.text()
     assert "MB" in widget._memory.text()
-    # several selected cells leave the shown cell alone
+    # several selected cells, and other layers coming, leave the shown cell alone
     select_cells(viewer, adata, np.array([0, 1, 2]))
-    assert widget.evidence.position == position
+    index = widget.index()
+    viewer.add_image(np.zeros((4, 4)), name="unrelated")
+    assert widget.evidence.position == position and widget.index() is index
     # the plots paint without error at the widget's size
     widget.native.resize(420, 900)
     widget.native.show()

@@ -47,6 +47,22 @@ class _Plot(QWidget):
         painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty)
 
 
+class _RowPlot(_Plot):
+    """A plot of one row per item, as tall as its rows."""
+
+    ROW = 18
+
+    def __init__(self, empty: str) -> None:
+        super().__init__(self.ROW + 6, empty)
+        self.rows: list = []
+
+    def _show_rows(self, rows: list) -> None:
+        self.rows = rows
+        self.setMinimumHeight(max(len(rows), 1) * self.ROW + 6)
+        self.updateGeometry()
+        self.update()
+
+
 class CurvePlot(_Plot):
     """The cell's probability of its label per epoch over its class's median and quartiles."""
 
@@ -112,20 +128,15 @@ class CurvePlot(_Plot):
         )
 
 
-class ClassBars(_Plot):
+class ClassBars(_RowPlot):
     """The most probable classes as bars of their probability, in their class colours."""
 
-    ROW = 18
-
     def __init__(self) -> None:
-        super().__init__(3 * self.ROW + 4, "No out-of-fold probabilities (a dynamics audit).")
-        self.rows: list[tuple[str, float, QColor]] = []
+        super().__init__("No out-of-fold probabilities (a dynamics audit).")
 
     def set_data(self, rows: list[tuple[str, float, str | np.ndarray]]) -> None:
         """``(class, probability, colour)`` rows, most probable first."""
-        self.rows = [(name, p, _qcolor(color)) for name, p, color in rows]
-        self.setMinimumHeight(max(len(self.rows), 1) * self.ROW + 4)
-        self.update()
+        self._show_rows([(name, p, _qcolor(color)) for name, p, color in rows])
 
     def paintEvent(self, _event) -> None:
         painter = self._begin()
@@ -195,22 +206,19 @@ class NeighbourhoodView(_Plot):
         painter.drawRect(QRectF(cx - side / 2, cy - side / 2, side, side))
 
 
-class GeneStrips(_Plot):
+class GeneStrips(_RowPlot):
     """Per gene: both classes' distributions as box plots and the cell's value on them."""
 
     ROW = 32
 
     def __init__(self) -> None:
-        super().__init__(40, "No genes to compare (no other class, or no genes).")
-        self.rows: list = []
+        super().__init__("No genes to compare (no other class, or no genes).")
         self.colors = (REFERENCE_COLOR, REFERENCE_COLOR)
 
     def set_data(self, genes: list, label_color: str, other_color: str) -> None:
         """:class:`~napari_annotatability.core.cell_evidence.GeneContrast` rows."""
-        self.rows = list(genes)
         self.colors = (_qcolor(label_color), _qcolor(other_color))
-        self.setMinimumHeight(max(len(self.rows), 1) * self.ROW + 6)
-        self.update()
+        self._show_rows(list(genes))
 
     def paintEvent(self, _event) -> None:
         painter = self._begin()

@@ -109,19 +109,23 @@ class EvidenceWidget(CellsWidget):
 
     # --- following the data, its audits and its selection ---------------------------
     def layers_changed(self) -> None:
-        """Follow the chosen cells layer, its audits and its selection."""
-        self._unfollow()
+        """Follow the chosen cells layer, its audits and its selection.
+
+        Other layers coming and going keep what is shown (and the index).
+        """
         source = self._cells.value
         model = None if source is None else audit_of(source, self._viewer)
+        if source is self._source and model is self._model and self.evidence is not None:
+            return
+        self._unfollow()
         if model is not None:
             model.follow_selection(self._viewer)
             model.events.results_changed.connect(self._on_audit)
             model.events.selection.connect(self._on_selection)
             self._model = model
         self._index = None
-        if source is not self._source or self.evidence is None:
-            self._source = source
-            self._clear(self.audited_cells()[1])
+        self._source = source
+        self._clear(self.audited_cells()[1])
 
     def _unfollow(self) -> None:
         if self._model is not None:
