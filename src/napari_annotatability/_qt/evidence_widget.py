@@ -257,6 +257,9 @@ class EvidenceWidget(CellsWidget):
         size *= float(np.abs(np.asarray(source.scale)[-1]))
         radius = NEIGHBOURHOOD_CELLS * size
         around = index.around(evidence.position, radius)
+        if around.size == 0:  # a cell of another section of the data: not on this layer
+            self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
+            return
         centre = index.coordinates(np.array([evidence.position]))[0]
         self.neighbourhood.set_data(
             index.coordinates(around),
