@@ -71,6 +71,13 @@ def sample_viewer(*, slips: bool, height: int = 950) -> napari.Viewer:
     return viewer
 
 
+def audited_sample_with_slips() -> napari.Viewer:
+    """The sample with 5% slips, audited by the training widget (no widget docked)."""
+    viewer = sample_viewer(slips=True, height=1000)
+    TrainingWidget(viewer, threaded=False).train()
+    return viewer
+
+
 def audit_and_genes() -> None:
     """Train on the bundled sample as it is: the flags, then the genes screenshots."""
     viewer = sample_viewer(slips=False)
@@ -112,9 +119,7 @@ def curation() -> None:
     from napari_annotatability._qt.curation_widget import CurationWidget
     from napari_annotatability._qt.review_widget import ReviewWidget
 
-    viewer = sample_viewer(slips=True, height=1000)
-    trainer = TrainingWidget(viewer, threaded=False)
-    trainer.train()
+    viewer = audited_sample_with_slips()
     curate = CurationWidget(viewer, threaded=False)
     viewer.window.add_dock_widget(curate, name="Curate annotation")
     curate.selection.flag.value = "Hard-to-learn"
@@ -142,9 +147,7 @@ def class_report_widget() -> None:
     """The class report widget on the sample with slips, its largest confusion selected."""
     from napari_annotatability._qt.class_report_widget import ClassReportWidget
 
-    viewer = sample_viewer(slips=True, height=1000)
-    trainer = TrainingWidget(viewer, threaded=False)
-    trainer.train()
+    viewer = audited_sample_with_slips()
     widget = ClassReportWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Class report", area="right")
     matrix = widget.matrix
@@ -174,9 +177,7 @@ def evidence_widget() -> None:
     from napari_annotatability._qt.evidence_widget import EvidenceWidget
     from napari_annotatability._qt.review_widget import ReviewWidget
 
-    viewer = sample_viewer(slips=True, height=1000)
-    trainer = TrainingWidget(viewer, threaded=False)
-    trainer.train()
+    viewer = audited_sample_with_slips()
     evidence = EvidenceWidget(viewer)
     viewer.window.add_dock_widget(evidence, name="Cell evidence", area="right")
     review = ReviewWidget(viewer)
