@@ -20,6 +20,7 @@ from napari.viewer import Viewer
 from psygnal import Signal, SignalGroup
 
 from napari_annotatability._napari.selection import SelectionRelay
+from napari_annotatability.core import keys
 from napari_annotatability.core.curation import Curation, Edit
 from napari_annotatability.core.spatialdata_read import SpatialDataSource
 
@@ -129,6 +130,18 @@ def audited_key(layer: Layer) -> str | None:
     """The annotation a layer's audit is about (the original one after a retrain)."""
     meta = layer.metadata
     return meta.get("curating", meta.get("label_key"))
+
+
+def shown_audit_key(layer: Layer) -> str:
+    """The annotation whose stored audit a layer shows.
+
+    The audited annotation (:func:`audited_key`) when its audit is stored, else the
+    layer's own ``label_key`` (a retrain's curated column).
+    """
+    key = audited_key(layer)
+    if keys.audit_info(layer.metadata["adata"], key) is None:
+        key = layer.metadata["label_key"]
+    return key
 
 
 def audit_of(layer: Layer, viewer: Viewer | None = None) -> AuditModel | None:

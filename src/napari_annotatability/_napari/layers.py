@@ -37,6 +37,12 @@ def world_coordinates(layer: Points) -> np.ndarray:
     return np.asarray(layer.data)[:, -2:] * scale + translate
 
 
+def world_point_size(layer: Points) -> float:
+    """A layer's median point size in world units (its scale applied)."""
+    size = float(np.median(layer.size)) if np.size(layer.size) else 1.0
+    return size * float(np.abs(np.asarray(layer.scale)[-1]))
+
+
 def point_size(coords: np.ndarray) -> float:
     """A point size from the median distance to the nearest other cell."""
     if len(coords) < 2:

@@ -9,7 +9,7 @@ from magicgui.widgets import Label, PushButton
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
-from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
+from napari_annotatability._napari.audit_model import AuditModel, audit_of, shown_audit_key
 from napari_annotatability._napari.selection import select_cells
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability.api import audit_summary, class_report, suggestion_matrix
@@ -124,9 +124,7 @@ class ClassReportWidget(CellsWidget):
                 table.setColumnCount(0)
             return None
         adata = source.metadata["adata"]
-        key = audited_key(source)
-        if keys.audit_info(adata, key) is None:
-            key = source.metadata["label_key"]
+        key = shown_audit_key(source)
         self._key = key
         self._summary.value = audit_summary(adata, key)
         report = class_report(adata, key)

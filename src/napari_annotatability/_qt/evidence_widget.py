@@ -20,8 +20,12 @@ from napari.layers import Points
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from napari_annotatability._napari.audit_model import AuditModel, audit_of, audited_key
-from napari_annotatability._napari.layers import label_colors, world_coordinates
+from napari_annotatability._napari.audit_model import AuditModel, audit_of, shown_audit_key
+from napari_annotatability._napari.layers import (
+    label_colors,
+    world_coordinates,
+    world_point_size,
+)
 from napari_annotatability._napari.selection import layer_positions, layers_of
 from napari_annotatability._qt.cells_widget import CellsWidget
 from napari_annotatability._qt.evidence_plots import (
@@ -30,7 +34,6 @@ from napari_annotatability._qt.evidence_plots import (
     GeneStrips,
     NeighbourhoodView,
 )
-from napari_annotatability.core import keys
 from napari_annotatability.core.cell_evidence import CellEvidence, CellEvidenceIndex
 
 logger = logging.getLogger(__name__)
@@ -185,12 +188,11 @@ class EvidenceWidget(CellsWidget):
             if source is None:
                 self._clear(why)
                 return None
-            adata = source.metadata["adata"]
-            key = audited_key(source)
-            if keys.audit_info(adata, key) is None:
-                key = source.metadata["label_key"]
             self._index = CellEvidenceIndex(
-                adata, key, world_coordinates(source), layer_positions(source)
+                source.metadata["adata"],
+                shown_audit_key(source),
+                world_coordinates(source),
+                layer_positions(source),
             )
         return self._index
 
@@ -253,8 +255,7 @@ class EvidenceWidget(CellsWidget):
         if index.coords is None or source is None:
             self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
             return
-        size = float(np.median(source.size)) if np.size(source.size) else 1.0
-        size *= float(np.abs(np.asarray(source.scale)[-1]))
+        size = world_point_size(source)
         radius = NEIGHBOURHOOD_CELLS * size
         around = index.around(evidence.position, radius)
         if around.size == 0:  # a cell of another section of the data: not on this layer

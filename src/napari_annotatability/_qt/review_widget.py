@@ -18,7 +18,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence, QShortcut
 
 from napari_annotatability._napari.audit_model import AuditModel, audit_of
-from napari_annotatability._napari.layers import world_coordinates
+from napari_annotatability._napari.layers import world_coordinates, world_point_size
 from napari_annotatability._napari.selection import layer_positions, select_cells
 from napari_annotatability._napari.viewer_sync import announce_edit, sections_of
 from napari_annotatability._qt.cells_widget import CellsWidget
@@ -242,8 +242,7 @@ class ReviewWidget(CellsWidget):
         centre = self._coords[row]
         camera = self._viewer.scene.camera
         camera.center = tuple(centre)
-        size = float(np.median(source.size)) if np.size(source.size) else 1.0
-        size *= float(np.abs(np.asarray(source.scale)[-1]))
+        size = world_point_size(source)
         camera.zoom = self._zoom_for(size)
         self._mark(centre, size)
         select_cells(self._viewer, adata, np.array([position]))

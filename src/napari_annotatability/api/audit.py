@@ -30,6 +30,8 @@ from napari_annotatability.core.flag_calibration import (
 from napari_annotatability.core.inputs import TrainingInputs, prepare_inputs
 from napari_annotatability.core.results import AnnotatabilityResult
 from napari_annotatability.core.scores import (
+    EASY_CONF,
+    EASY_VAR,
     HARD,
     Cutoffs,
     assign_flags,
@@ -84,8 +86,8 @@ def annotate_steps(
     calibrate: bool = True,
     noise_rate: float = default("noise_rate"),
     percentile: float = default("percentile"),
-    easy_conf: float = 0.95,
-    easy_var: float = 0.15,
+    easy_conf: float = EASY_CONF,
+    easy_var: float = EASY_VAR,
     suggest: bool = True,
     suggest_epochs: int = default("suggest_epochs"),
 ) -> Generator[EpochProgress, None, AnnotatabilityResult]:

@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 
 from napari_annotatability.core import keys
 from napari_annotatability.core.errors import AnnotatabilityInputError
-from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
+from napari_annotatability.core.scores import AMBIGUOUS, EASY, EASY_CONF, EASY_VAR, HARD
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +175,8 @@ def flag_reason(
             return f"ambiguity {ambiguity:.2f} >= {most:.2f}: the evidence splits between classes"
         return "not audited (left out of the audit)"
     params = info.get("params", {})
-    easy_conf = float(params.get("easy_conf", 0.95))
-    easy_var = float(params.get("easy_var", 0.15))
+    easy_conf = float(params.get("easy_conf", EASY_CONF))
+    easy_var = float(params.get("easy_var", EASY_VAR))
     cut = info.get("cutoffs", {})
     if flag == HARD:
         return (
@@ -329,8 +329,9 @@ class CellEvidenceIndex:
                 np.zeros((0, len(PERCENTILES))),
                 np.zeros((0, len(PERCENTILES))),
             )
-        mean_a, var_a = _moments(X[rows_a])
-        mean_b, var_b = _moments(X[rows_b])
+        block_a, block_b = X[rows_a], X[rows_b]
+        mean_a, var_a = _moments(block_a)
+        mean_b, var_b = _moments(block_b)
         spread = np.sqrt((var_a + var_b) / 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             effect = np.where(spread > 0, (mean_a - mean_b) / spread, 0.0)
@@ -338,8 +339,8 @@ class CellEvidenceIndex:
         up = np.argsort(-effect, kind="stable")[:half]
         down = np.argsort(effect, kind="stable")[:half]
         genes = np.concatenate([up[effect[up] > 0], down[effect[down] < 0]])
-        values_a = _dense(X[rows_a][:, genes])
-        values_b = _dense(X[rows_b][:, genes])
+        values_a = _dense(block_a[:, genes])
+        values_b = _dense(block_b[:, genes])
         return (
             genes,
             effect[genes],

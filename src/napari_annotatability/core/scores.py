@@ -154,13 +154,17 @@ def noise_cutoffs(
     )
 
 
+#: Easy-to-learn by training dynamics: ``conf > EASY_CONF`` and ``var < EASY_VAR``.
+EASY_CONF, EASY_VAR = 0.95, 0.15
+
+
 def assign_flags(
     conf: np.ndarray,
     var: np.ndarray,
     cutoffs: Cutoffs | None,
     *,
-    easy_conf: float = 0.95,
-    easy_var: float = 0.15,
+    easy_conf: float = EASY_CONF,
+    easy_var: float = EASY_VAR,
 ) -> pd.Categorical:
     """Flag each cell Easy-to-learn, Ambiguous or Hard-to-learn.
 
