@@ -11,23 +11,38 @@ from napari_annotatability.core import evidence as ev
 from napari_annotatability.core import evidence_calibration as evcal
 from napari_annotatability.core import flag_calibration as fc
 from napari_annotatability.core import label_noise as noise
+from napari_annotatability.core import pca
+from napari_annotatability.core.device_data import csr_parts
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.pca import principal_components
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD
 from napari_annotatability.datasets import synthetic_tissue
 
 
-def test_pca_sparse_equals_dense_and_captures_the_leading_variance():
+@pytest.mark.parametrize("threshold", [0.0, 2.0], ids=["from dense-ish sparse", "from sparse"])
+def test_pca_sparse_equals_dense_and_captures_the_leading_variance(threshold, monkeypatch):
     rng = np.random.default_rng(0)
     low_rank = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 80)) * 3
     dense = np.maximum(low_rank + rng.normal(size=low_rank.shape), 0).astype(np.float32)
     sparse = sp.csr_matrix(dense)
+    # multiplied sparse, or densified 64 rows at a time (several blocks, the last short)
+    monkeypatch.setattr(pca, "SPARSE_DENSITY_LIMIT", threshold)
+    monkeypatch.setattr(pca, "DENSE_BLOCK_VALUES", 64 * 80)
     a = principal_components(sparse, 6, seed=1)
     b = principal_components(dense, 6, seed=1)
     np.testing.assert_allclose(np.abs(a), np.abs(b), atol=1e-3)
     centred = dense - dense.mean(axis=0)
     exact = np.linalg.svd(centred, compute_uv=False)[:6] ** 2
     np.testing.assert_allclose(np.sort((a**2).sum(axis=0))[::-1], exact, rtol=1e-3)
+
+
+def test_sparse_products_accept_column_major_tables():
+    """QR returns column-major matrices; the sparse product reads them as any other."""
+    X = sp.random(300, 40, density=0.1, format="csr", dtype=np.float32, random_state=0)
+    table = torch.linalg.qr(torch.randn(40, 7))[0]
+    assert not table.is_contiguous()
+    rows = csr_parts(X)
+    np.testing.assert_allclose(rows.weighted_sum(table), X @ table.numpy(), atol=1e-5)
 
 
 def test_pca_with_few_features_keeps_them_all_centred():

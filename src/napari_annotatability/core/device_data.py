@@ -141,21 +141,7 @@ class DeviceMatrix:
             return self._dense[start:stop]
         if self._gather_in_torch:
             return self._gather(torch.arange(start, stop, device=self.device), False)
-        return self._from_scipy(self._row_block(start, stop), False)
-
-    def _row_block(self, start: int, stop: int) -> sp.csr_matrix:
-        """Rows ``start:stop`` as a CSR sharing the arrays (scipy's slicing copies them)."""
-        indptr = self._csr.indptr
-        first, last = indptr[start], indptr[stop]
-        return sp.csr_matrix(
-            (
-                self._csr.data[first:last],
-                self._csr.indices[first:last],
-                indptr[start : stop + 1] - first,
-            ),
-            shape=(stop - start, self.n_cols),
-            copy=False,
-        )
+        return self._from_scipy(csr_rows(self._csr, start, stop), False)
 
     def _from_scipy(self, block: sp.csr_matrix, for_training: bool) -> torch.Tensor | SparseBatch:
         if self._multiply_dense:
@@ -186,6 +172,17 @@ class DeviceMatrix:
             per_col = torch.bincount(cols, minlength=self.n_cols)
             transposed = CSRParts(torch.cumsum(per_col, 0) - per_col, row_ids[order], vals[order])
         return SparseBatch(CSRParts(new_starts, cols, vals), (n_rows, self.n_cols), transposed)
+
+
+def csr_rows(csr: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of ``csr`` as a CSR sharing its arrays (scipy's slicing copies)."""
+    indptr = csr.indptr
+    first, last = indptr[start], indptr[stop]
+    return sp.csr_matrix(
+        (csr.data[first:last], csr.indices[first:last], indptr[start : stop + 1] - first),
+        shape=(stop - start, csr.shape[1]),
+        copy=False,
+    )
 
 
 def csr_parts(matrix: sp.csr_matrix | sp.csc_matrix) -> CSRParts:
