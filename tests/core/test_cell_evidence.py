@@ -104,7 +104,7 @@ def test_neighbours_are_the_nearest_cells_on_the_tissue(scored, index):
     assert sum(counts.values()) == 10
     for name, n in counts.items():
         assert (expected == name).sum() == n
-    around = index.around(position, 50.0)
+    around = index.tissue.within(position, 50.0)
     assert position in around
     assert np.all(np.linalg.norm(xy[around] - xy[position], axis=1) <= 50.0)
 

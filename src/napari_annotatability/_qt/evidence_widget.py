@@ -251,19 +251,19 @@ class EvidenceWidget(CellsWidget):
         return evidence
 
     def _show_neighbourhood(self, index: CellEvidenceIndex, evidence, colours: dict) -> None:
-        source = self._cells.value
-        if index.coords is None or source is None:
+        source, tissue = self._cells.value, index.tissue
+        if tissue is None or source is None:
             self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
             return
         size = world_point_size(source)
         radius = NEIGHBOURHOOD_CELLS * size
-        around = index.around(evidence.position, radius)
+        around = tissue.within(evidence.position, radius)
         if around.size == 0:  # a cell of another section of the data: not on this layer
             self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
             return
-        centre = index.coordinates(np.array([evidence.position]))[0]
+        centre = tissue.coordinates(np.array([evidence.position]))[0]
         self.neighbourhood.set_data(
-            index.coordinates(around),
+            tissue.coordinates(around),
             [colours.get(label, "#888888") for label in index.labels[around]],
             centre,
             radius,

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
-from scipy.spatial import cKDTree
 
 from napari_annotatability.core import keys
 from napari_annotatability.core.errors import AnnotatabilityInputError
+from napari_annotatability.core.review import Neighbourhood
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, EASY_CONF, EASY_VAR, HARD
 
 logger = logging.getLogger(__name__)
@@ -243,13 +243,7 @@ class CellEvidenceIndex:
             )
         self.adata, self.label_key, self.info = adata, label_key, info
         self.n_genes, self.n_neighbours = int(n_genes), int(n_neighbours)
-        self.coords = None if coords is None else np.asarray(coords, dtype=float)
-        self._row = None
-        if self.coords is not None:
-            n = len(self.coords)
-            self.positions = np.arange(n) if positions is None else np.asarray(positions)
-            self._row = np.full(adata.n_obs, -1, dtype=np.int64)
-            self._row[self.positions] = np.arange(n)
+        self._coords, self._positions = coords, positions
         labels = adata.obs[label_key]
         self.labels = labels.astype(object).where(labels.notna(), "nan").astype(str).to_numpy()
         self.classes = [str(c) for c in info.get("classes", sorted(set(self.labels)))]
@@ -266,8 +260,11 @@ class CellEvidenceIndex:
         self._samples: _LRU = _LRU()
 
     @cached_property
-    def _tree(self) -> cKDTree | None:
-        return None if self.coords is None else cKDTree(self.coords)
+    def tissue(self) -> Neighbourhood | None:
+        """The cells' tissue neighbourhood (built at first use), ``None`` without coordinates."""
+        if self._coords is None:
+            return None
+        return Neighbourhood(self._coords, self.n_neighbours, self._positions)
 
     @cached_property
     def _members(self) -> dict[str, np.ndarray]:
@@ -349,33 +346,9 @@ class CellEvidenceIndex:
         )
 
     # --- per cell ------------------------------------------------------------------
-    def _coords_row(self, position: int) -> int:
-        """Row of the cell in ``coords`` (-1: no coordinates)."""
-        return -1 if self._row is None else int(self._row[position])
-
-    def coordinates(self, positions: np.ndarray) -> np.ndarray:
-        """Tissue coordinates of cells (obs positions among those given coordinates)."""
-        return self.coords[self._row[np.asarray(positions, dtype=np.int64)]]
-
     def neighbours(self, position: int) -> list[tuple[str, int]]:
         """Labels of the cell's nearest cells on the tissue, commonest first."""
-        row = self._coords_row(position)
-        if row < 0 or self.n_neighbours == 0 or len(self.coords) < 2:
-            return []
-        k = min(self.n_neighbours + 1, len(self.coords))
-        _, found = self._tree.query(self.coords[row], k=k)
-        found = np.atleast_1d(found)
-        found = self.positions[found[found != row][: self.n_neighbours]]
-        counts = pd.Series(self.labels[found]).value_counts(sort=True)
-        return [(str(name), int(n)) for name, n in counts.items()]
-
-    def around(self, position: int, radius: float) -> np.ndarray:
-        """obs positions of the cells within ``radius`` of the cell (itself included)."""
-        row = self._coords_row(position)
-        if row < 0:
-            return np.zeros(0, dtype=np.int64)
-        found = self._tree.query_ball_point(self.coords[row], radius)
-        return self.positions[np.asarray(found, dtype=np.int64)]
+        return [] if self.tissue is None else self.tissue.label_counts(position, self.labels)
 
     def _rank(self, score: float) -> int | None:
         """Place of a mislabel score among the cells', highest first (ties share a place)."""

@@ -67,25 +67,49 @@ class Neighbourhood:
     Parameters
     ----------
     coords
-        ``(n, 2)`` positions of every obs row.
+        ``(m, 2)`` tissue positions of the cells at obs ``positions``.
     k
         Neighbours per cell (the cell itself excluded).
+    positions
+        obs positions of the rows of ``coords`` (default: every cell, in obs order): the
+        cells of one section, say. Cells without a row have no neighbours.
     """
 
-    def __init__(self, coords: np.ndarray, k: int = 6) -> None:
+    def __init__(self, coords: np.ndarray, k: int = 6, positions: np.ndarray | None = None) -> None:
         self.coords = np.asarray(coords, dtype=float)
-        self.k = int(min(k, max(len(self.coords) - 1, 0)))
+        n = len(self.coords)
+        self.k = int(min(k, max(n - 1, 0)))
+        self.positions = np.arange(n) if positions is None else np.asarray(positions, np.int64)
+        self._row = np.full(int(self.positions.max(initial=-1)) + 1, -1, dtype=np.int64)
+        self._row[self.positions] = np.arange(n)
         self._tree = cKDTree(self.coords)
+
+    def row(self, position: int) -> int:
+        """Row of the cell at obs ``position`` in ``coords`` (-1: it has none)."""
+        return int(self._row[position]) if 0 <= position < len(self._row) else -1
+
+    def coordinates(self, positions: np.ndarray) -> np.ndarray:
+        """Tissue coordinates of the cells at obs ``positions`` (all given coordinates)."""
+        return self.coords[self._row[np.asarray(positions, dtype=np.int64)]]
 
     def of(self, position: int) -> np.ndarray:
         """obs positions of the ``k`` cells nearest to the cell at ``position``."""
-        if self.k == 0:
+        row = self.row(position)
+        if self.k == 0 or row < 0:
             return np.zeros(0, dtype=np.int64)
-        _, found = self._tree.query(self.coords[position], k=self.k + 1)
+        _, found = self._tree.query(self.coords[row], k=self.k + 1)
         found = np.atleast_1d(found)
-        return found[found != position][: self.k].astype(np.int64)
+        return self.positions[found[found != row][: self.k]]
 
     def label_counts(self, position: int, labels: np.ndarray) -> list[tuple[str, int]]:
-        """Labels of the neighbours of ``position`` with their counts, commonest first."""
+        """Labels (indexed by obs position) of the cell's neighbours, commonest first."""
         counts = Counter(str(labels[p]) for p in self.of(position))
         return counts.most_common()
+
+    def within(self, position: int, radius: float) -> np.ndarray:
+        """obs positions of the cells within ``radius`` of the cell (itself included)."""
+        row = self.row(position)
+        if row < 0:
+            return np.zeros(0, dtype=np.int64)
+        found = self._tree.query_ball_point(self.coords[row], radius)
+        return self.positions[np.asarray(found, dtype=np.int64)]
