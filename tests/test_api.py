@@ -1,3 +1,5 @@
+import logging
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -344,6 +346,29 @@ def test_labels_unrelated_to_the_data_are_not_all_called_wrong():
     assert (adata.obs["shuffled_flag"] == "Hard-to-learn").mean() < 0.2
     summary = nat.audit_summary(adata)
     assert "uncertain: injected errors scored like correct labels" in summary
+
+
+def test_a_count_from_a_weak_separation_is_said_to_be_uncertain(caplog):
+    # half the labels wrong: the injected errors stand only weakly apart from the rest
+    adata = synthetic_tissue(n_cells=1500, n_genes=60, n_classes=4, noise_rate=0.5, seed=0)
+    with caplog.at_level(logging.WARNING, logger="napari_annotatability"):
+        nat.annotate(adata, "label", epochs=3, device="cpu")
+    evidence = adata.uns["label_annotatability"]["evidence"]
+    assert evidence["calibration"] == "noise injection"
+    assert 0.6 <= evidence["separation"] < 0.75
+    # the count is kept (it is right to within 15 points here) and said to be uncertain
+    flagged = (adata.obs["label_flag"] == "Hard-to-learn").mean()
+    assert abs(flagged - adata.obs["is_flipped"].mean()) < 0.15
+    codes = adata.obs["label"].cat.codes.to_numpy()
+    assert evidence["commonest_share"] == pytest.approx(np.bincount(codes).max() / codes.size)
+    assert evidence["commonest_share"] < evidence["label_accuracy"] < 1
+    summary = nat.audit_summary(adata)
+    assert (
+        f"uncertain: the injected errors stood apart with AUROC {evidence['separation']:.2f}"
+        in (summary)
+    )
+    assert f"the commonest label alone {evidence['commonest_share']:.0%}" in summary
+    assert any("Check a sample of the Hard-to-learn cells" in r.message for r in caplog.records)
 
 
 def test_audits_of_two_annotations_sit_side_by_side():

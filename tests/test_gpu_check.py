@@ -21,7 +21,8 @@ def test_gpu_check_runs_at_small_size_without_the_gui_and_analysis_stacks(tmp_pa
         "import runpy, sys\n"
         f"for name in {ABSENT!r}:\n"
         "    sys.modules[name] = None\n"
-        f"sys.argv = ['gpu_check.py', '--small', '--device', 'cpu', '--out', {str(out)!r}]\n"
+        f"sys.argv = ['gpu_check.py', '--small', '--device', 'cpu', '--epochs', '5',\n"
+        f"            '--out', {str(out)!r}]\n"
         f"runpy.run_path({str(ROOT / 'benchmarks' / 'gpu_check.py')!r}, run_name='__main__')\n"
     )
     run = subprocess.run(

@@ -30,7 +30,7 @@ import napari_annotatability as nat
 from napari_annotatability.core.coordinates import tissue_coordinates
 from napari_annotatability.core.scores import AMBIGUOUS, EASY, HARD, Cutoffs, assign_flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # _common; this folder first
 from _common import DATA, REAL_DATASETS, load_real, reference
 
 DATASETS = REAL_DATASETS  # smallest first

@@ -66,6 +66,8 @@ class ClassReportWidget(CellsWidget):
         self._summary = Label(value="")
         self._refresh = PushButton(text="Refresh")
         self._status = Label(value="")
+        for label in (self._summary, self._status):
+            label.native.setWordWrap(True)  # an uncertain count's summary is long
         self.classes = QTableWidget()
         self.matrix = QTableWidget()
         for table in (self.classes, self.matrix):

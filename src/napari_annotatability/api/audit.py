@@ -24,8 +24,10 @@ from napari_annotatability.core.evidence import Embedding, EvidenceParams, embed
 from napari_annotatability.core.evidence_calibration import calibration_runs, calibration_scores
 from napari_annotatability.core.flag_calibration import calibrate as calibrate_evidence
 from napari_annotatability.core.flag_calibration import (
+    count_is_uncertain,
     describe_errors,
     evidence_flags,
+    uncertainty_note,
 )
 from napari_annotatability.core.inputs import TrainingInputs, prepare_inputs
 from napari_annotatability.core.results import AnnotatabilityResult
@@ -190,6 +192,17 @@ def annotate_steps(
         evidence_cutoffs = calibrate_evidence(evidence.mislabel_score, injection, restore=restore)
         flag_values = evidence_flags(evidence.mislabel_score, evidence.ambiguity, evidence_cutoffs)
         logger.info(describe_errors(evidence_cutoffs.n_errors, inputs.n_cells))
+        if count_is_uncertain(evidence_cutoffs.method, evidence_cutoffs.separation):
+            logger.warning(
+                "The count of wrong labels is %s: either many labels are wrong or the "
+                "expression barely predicts them, and the data cannot tell which. Check a "
+                "sample of the Hard-to-learn cells before acting on them.",
+                uncertainty_note(
+                    evidence_cutoffs.separation,
+                    evidence.label_accuracy,
+                    evidence.commonest_share,
+                ),
+            )
     else:
         flag_values = dynamics_flags
     suggested = None

@@ -12,7 +12,9 @@ from napari_annotatability.core.dynamics import TrainingParams
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.flag_calibration import (
     MIN_SEPARATION,
+    count_is_uncertain,
     describe_errors,
+    uncertainty_note,
 )
 from napari_annotatability.core.scores import HARD
 
@@ -76,7 +78,13 @@ def audit_summary(adata: AnnData, label_key: str | None = None) -> str:
     if "evidence" in info:
         evidence = info["evidence"]
         apart = float(evidence.get("separation", float("nan")))
-        if evidence["calibration"] == "noise injection":
+        if count_is_uncertain(evidence["calibration"], apart):
+            how = "calibrated by noise injection; " + uncertainty_note(
+                apart,
+                float(evidence.get("label_accuracy", float("nan"))),
+                float(evidence.get("commonest_share", float("nan"))),
+            )
+        elif evidence["calibration"] == "noise injection":
             how = "calibrated by noise injection"
         elif apart < MIN_SEPARATION:
             how = (

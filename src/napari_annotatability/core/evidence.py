@@ -151,6 +151,12 @@ class LabelEvidence:
         Components used (chosen from :attr:`EvidenceParams.components`).
     seconds
         Wall time.
+    label_accuracy
+        Share of the cells whose likeliest class before the label is seen (``prior``) is
+        the given label; compare with ``commonest_share``.
+    commonest_share
+        Share of the cells given the commonest label: what naming that class for every
+        cell would reach.
     state
         The fitted models' weights (a later run on similar labels can start from them).
     """
@@ -165,6 +171,8 @@ class LabelEvidence:
     spatial_weight: float
     n_components: int
     seconds: float
+    label_accuracy: float = float("nan")
+    commonest_share: float = float("nan")
     state: tuple = ()
 
 
@@ -348,6 +356,8 @@ def label_evidence(
         spatial_weight=float(w),
         n_components=int(Z.shape[1]),
         seconds=seconds,
+        label_accuracy=float((prior.argmax(dim=1) == y).float().mean()),
+        commonest_share=float(torch.bincount(y, minlength=C).max()) / max(n, 1),
         state=model.state(),
     )
 

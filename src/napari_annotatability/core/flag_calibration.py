@@ -33,6 +33,14 @@ EASY_MAX_AMBIGUITY = 0.5
 #: calibration run) the evidence cannot tell errors from correct labels on the data, and
 #: a count read off the injected errors would be meaningless (it approaches 100%).
 MIN_SEPARATION = 0.6
+#: Below this AUROC the count read off the injected errors is kept but uncertain: when the
+#: untouched cells score like the injected errors, either many labels are wrong or the
+#: evidence barely tells wrong from right, and the one-point estimate cannot say which
+#: (it rises towards 100% in the second case). On the five real sections of
+#: docs/quality.md the AUROC stayed >= 0.78 up to 30% injected errors of either kind and
+#: fell to 0.65-0.86 at 40-50%; 1,000,000 synthetic cells with correct but barely
+#: predictable labels gave 0.60 and an estimate of 82%.
+CONFIDENT_SEPARATION = 0.75
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,30 @@ def calibrate(
     share = easy_quantile(check, injected, rate, max_easy_error, restore)
     easy = float(np.quantile(scores, share)) if share > 0 else float("-inf")
     return EvidenceCutoffs(rate, n_errors, hard, easy, max_ambiguity, "noise injection", apart)
+
+
+def count_is_uncertain(method: str, separation: float) -> bool:
+    """Whether a count read off the injected errors rests on a weak separation.
+
+    ``True`` for ``method == "noise injection"`` with :func:`separation` below
+    :data:`CONFIDENT_SEPARATION`: the count is kept, and said to be uncertain.
+    """
+    return method == "noise injection" and separation < CONFIDENT_SEPARATION
+
+
+def uncertainty_note(separation: float, label_accuracy: float, commonest_share: float) -> str:
+    """Why a count is uncertain, in words (for :func:`count_is_uncertain` counts).
+
+    ``"uncertain: the injected errors stood apart with AUROC 0.60 only; the evidence names
+    the given label for 18% of the cells, the commonest label alone 10%"``.
+    """
+    note = f"uncertain: the injected errors stood apart with AUROC {separation:.2f} only"
+    if not (np.isnan(label_accuracy) or np.isnan(commonest_share)):
+        note += (
+            f"; the evidence names the given label for {label_accuracy:.0%} of the cells, "
+            f"the commonest label alone {commonest_share:.0%}"
+        )
+    return note
 
 
 def describe_errors(n_errors: int, n_cells: int) -> str:

@@ -134,6 +134,8 @@ class AnnotatabilityResult:
                 "n_components": self.evidence.n_components,
                 "noise_matrix": self.evidence.noise,
                 "seconds": float(self.evidence.seconds),
+                "label_accuracy": float(self.evidence.label_accuracy),
+                "commonest_share": float(self.evidence.commonest_share),
             }
             if not np.isnan(cut.separation):
                 uns["evidence"]["separation"] = float(cut.separation)
