@@ -7,11 +7,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from napari_annotatability.api import run_steps
+from napari_annotatability.core import device_data, pca
 from napari_annotatability.core import evidence as ev
 from napari_annotatability.core import evidence_calibration as evcal
 from napari_annotatability.core import flag_calibration as fc
 from napari_annotatability.core import label_noise as noise
-from napari_annotatability.core import pca
 from napari_annotatability.core.device_data import csr_parts
 from napari_annotatability.core.errors import AnnotatabilityInputError
 from napari_annotatability.core.pca import principal_components
@@ -26,7 +26,7 @@ def test_pca_sparse_equals_dense_and_captures_the_leading_variance(threshold, mo
     dense = np.maximum(low_rank + rng.normal(size=low_rank.shape), 0).astype(np.float32)
     sparse = sp.csr_matrix(dense)
     # multiplied sparse, or densified 64 rows at a time (several blocks, the last short)
-    monkeypatch.setattr(pca, "SPARSE_DENSITY_LIMIT", threshold)
+    monkeypatch.setattr(device_data, "SPARSE_DENSITY_LIMIT", threshold)
     monkeypatch.setattr(pca, "DENSE_BLOCK_VALUES", 64 * 80)
     a = principal_components(sparse, 6, seed=1)
     b = principal_components(dense, 6, seed=1)

@@ -252,13 +252,12 @@ class EvidenceWidget(CellsWidget):
 
     def _show_neighbourhood(self, index: CellEvidenceIndex, evidence, colours: dict) -> None:
         source, tissue = self._cells.value, index.tissue
-        if tissue is None or source is None:
-            self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
-            return
-        size = world_point_size(source)
-        radius = NEIGHBOURHOOD_CELLS * size
-        around = tissue.within(evidence.position, radius)
-        if around.size == 0:  # a cell of another section of the data: not on this layer
+        around = np.zeros(0, dtype=np.int64)
+        if tissue is not None and source is not None:
+            size = world_point_size(source)
+            radius = NEIGHBOURHOOD_CELLS * size
+            around = tissue.within(evidence.position, radius)
+        if around.size == 0:  # no coordinates, or a cell of another section of the data
             self.neighbourhood.set_data(None, [], np.zeros(2), 1.0, 1.0)
             return
         centre = tissue.coordinates(np.array([evidence.position]))[0]

@@ -78,14 +78,14 @@ def audit_summary(adata: AnnData, label_key: str | None = None) -> str:
     if "evidence" in info:
         evidence = info["evidence"]
         apart = float(evidence.get("separation", float("nan")))
-        if count_is_uncertain(evidence["calibration"], apart):
-            how = "calibrated by noise injection; " + uncertainty_note(
-                apart,
-                float(evidence.get("label_accuracy", float("nan"))),
-                float(evidence.get("commonest_share", float("nan"))),
-            )
-        elif evidence["calibration"] == "noise injection":
+        if evidence["calibration"] == "noise injection":
             how = "calibrated by noise injection"
+            if count_is_uncertain(evidence["calibration"], apart):
+                how += "; " + uncertainty_note(
+                    apart,
+                    float(evidence.get("label_accuracy", float("nan"))),
+                    float(evidence.get("commonest_share", float("nan"))),
+                )
         elif apart < MIN_SEPARATION:
             how = (
                 f"mislabel score > 0.5; uncertain: injected errors scored like correct "

@@ -84,8 +84,7 @@ class DeviceMatrix:
             self._dense = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
             return
         self._csr = sp.csr_matrix(X, dtype=np.float32)
-        density = self._csr.nnz / max(1, self.n_rows * self.n_cols)
-        self._multiply_dense = density > SPARSE_DENSITY_LIMIT
+        self._multiply_dense = multiplied_dense(self._csr)
         self._gather_in_torch = device.type != "cpu" if gather_in_torch is None else gather_in_torch
         if self._gather_in_torch:
             self._crow = torch.as_tensor(self._csr.indptr.astype(np.int64), device=device)
@@ -172,6 +171,15 @@ class DeviceMatrix:
             per_col = torch.bincount(cols, minlength=self.n_cols)
             transposed = CSRParts(torch.cumsum(per_col, 0) - per_col, row_ids[order], vals[order])
         return SparseBatch(CSRParts(new_starts, cols, vals), (n_rows, self.n_cols), transposed)
+
+
+def multiplied_dense(matrix: sp.spmatrix) -> bool:
+    """Whether a sparse matrix's products run on densified blocks of rows.
+
+    True above :data:`SPARSE_DENSITY_LIMIT` non-zeros, where that is faster than sparse.
+    """
+    n_rows, n_cols = matrix.shape
+    return matrix.nnz > SPARSE_DENSITY_LIMIT * max(1, n_rows * n_cols)
 
 
 def csr_rows(csr: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:

@@ -7,9 +7,9 @@ import scipy.sparse as sp
 import torch
 
 from napari_annotatability.core.device_data import (
-    SPARSE_DENSITY_LIMIT,
     csr_parts,
     csr_rows,
+    multiplied_dense,
     resolve_device,
 )
 from napari_annotatability.core.network import CSRParts
@@ -46,7 +46,7 @@ class _CentredProducts:
             return
         csr = sp.csr_matrix(X, dtype=np.float32)
         self.mean = torch.as_tensor(np.asarray(csr.mean(axis=0)).ravel(), device=device)
-        if csr.nnz > SPARSE_DENSITY_LIMIT * self.n_rows * self.n_cols:
+        if multiplied_dense(csr):
             self._csr = csr
             return
 
@@ -130,7 +130,8 @@ def principal_components(
         csr = sp.csr_matrix(X, dtype=np.float32)
         dense = np.empty((n, g), dtype=np.float32)
         for start in range(0, n, BLOCK_CELLS):
-            dense[start : start + BLOCK_CELLS] = csr[start : start + BLOCK_CELLS].toarray()
+            stop = min(n, start + BLOCK_CELLS)
+            dense[start:stop] = csr_rows(csr, start, stop).toarray()
         return dense - dense.mean(axis=0)
     products = _CentredProducts(X, dev)
     times, times_t = products.times, products.times_t
